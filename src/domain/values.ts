@@ -1,0 +1,71 @@
+import { InvalidRequestError, type PlainError } from './errors.ts';
+
+/** Why a generation ended. `stop`: EOS or a stop string; `length`: max tokens or context. */
+export type FinishReason = 'stop' | 'length' | 'error' | 'cancelled';
+
+export const FINISH_REASONS: readonly FinishReason[] = ['stop', 'length', 'error', 'cancelled'];
+
+/** Identifies one agent's cache under one model; caches never cross fingerprints. */
+export interface CacheKey {
+  readonly agentId: string;
+  readonly modelFingerprint: string;
+  /** The tokens the caller is about to extend; the store keeps the longest common prefix. */
+  readonly tokenIds?: readonly number[];
+}
+
+/**
+ * An agent's KV blocks in the hot tier: one block table, shared by every layer (block id b
+ * addresses the same slot in each layer's K and V pool), covering `tokenIds` in order.
+ */
+export interface AgentBlocks {
+  readonly agentId: string;
+  readonly blockTable: readonly number[];
+  readonly tokenIds: readonly number[];
+}
+
+export interface CompletedGeneration {
+  readonly uid: string;
+  readonly agentId: string;
+  readonly text: string;
+  /** Generated token ids only, not the prompt. */
+  readonly tokenIds: readonly number[];
+  readonly tokenCount: number;
+  readonly finishReason: FinishReason;
+  /** The agent's blocks after generation, when the cache policy keeps them. */
+  readonly blocks?: AgentBlocks;
+  readonly error?: PlainError;
+}
+
+const AGENT_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
+
+/** Agent ids become IndexedDB keys and file names, so keep them to a safe alphabet. */
+export function validateAgentId(agentId: unknown): string {
+  if (typeof agentId !== 'string' || !AGENT_ID.test(agentId)) {
+    throw new InvalidRequestError('agentId must be 1-128 characters of [A-Za-z0-9_.:@-]', { agentId });
+  }
+  return agentId;
+}
+
+export function validateTokenIds(tokenIds: unknown, vocabSize: number): readonly number[] {
+  if (!Array.isArray(tokenIds) && !ArrayBuffer.isView(tokenIds)) {
+    throw new InvalidRequestError('tokenIds must be an array of integers');
+  }
+  const ids = Array.from(tokenIds as ArrayLike<number>);
+  ids.forEach((id, index) => {
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new InvalidRequestError(`token id ${String(id)} at index ${index} is outside [0, ${vocabSize})`, {
+        index,
+        id,
+        vocabSize,
+      });
+    }
+  });
+  return ids;
+}
+
+export function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
