@@ -2,6 +2,10 @@
  * Outbound (driven) ports: what the application needs from the outside world.
  * Adapters under src/adapters implement these; the worker wires them.
  */
+import type { ModelCacheSpec } from '../domain/model-cache-spec.ts';
+import type { SamplingParams } from '../domain/sampling.ts';
+import type { AgentBlocks, CacheKey } from '../domain/values.ts';
+import type { BlockCopy, BlockId, PoolStats } from '../domain/block-pool.ts';
 
 /** One chat message, as chat templates expect it. */
 export interface ChatMessage {
@@ -42,4 +46,113 @@ export interface ModelFileSource {
   /** The whole file. Throws ModelNotFoundError when it is absent. */
   read(name: string): Promise<Uint8Array>;
   has(name: string): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model backend
+
+
+/** One sequence's slice of a batched forward step. */
+export interface SequenceStep {
+  /** New token ids: 1 for decode, a chunk for prefill. */
+  readonly tokenIds: readonly number[];
+  /** Position of tokenIds[0]; tokens before it are already in the KV blocks. */
+  readonly startPosition: number;
+  /** Block table covering positions [0, startPosition + tokenIds.length). */
+  readonly blockTable: readonly BlockId[];
+  /** Sample a next token after the last new token (false for a non-final prefill chunk). */
+  readonly sample: boolean;
+  readonly sampling: SamplingParams;
+  /** Index of this token in the request's output, mixed into the seeded RNG. */
+  readonly sampleStep: number;
+}
+
+export interface ForwardResult {
+  /** One entry per sequence: the sampled token id, or -1 where `sample` was false. */
+  readonly nextTokens: Int32Array;
+  /** Logits [sequences, vocab] of the last position, only when asked for. */
+  readonly logits?: Float32Array;
+}
+
+/**
+ * A batched forward pass over paged KV. The engine owns block accounting (domain BlockPool);
+ * the backend owns the memory behind the block ids and performs the copies it is told to.
+ */
+export interface ModelBackendPort {
+  extractModelSpec(): ModelCacheSpec;
+  readonly vocabSize: number;
+  readonly maxContext: number;
+  /** Blocks the backend's KV memory holds; the engine sizes its BlockPool from this. */
+  readonly totalBlocks: number;
+  forward(steps: readonly SequenceStep[], options?: { readonly returnLogits?: boolean }): Promise<ForwardResult>;
+  /** Copy whole blocks (copy-on-write of shared prefixes). */
+  copyBlocks(copies: readonly BlockCopy[]): Promise<void>;
+  /** Read K/V of `tokens` tokens in these blocks to host memory, layout [layer][K|V][token, kvHead, headDim]. */
+  readBlocks(blockTable: readonly BlockId[], tokens: number): Promise<KvSnapshot>;
+  /** Upload a snapshot into these (fresh) blocks. */
+  writeBlocks(blockTable: readonly BlockId[], snapshot: KvSnapshot): Promise<void>;
+  dispose(): void;
+}
+
+/** K and V of one sequence in host memory, per layer, dense over tokens. */
+export interface KvSnapshot {
+  readonly tokens: number;
+  readonly keys: readonly Float32Array[];
+  readonly values: readonly Float32Array[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cache persistence and the tiered store
+
+/** What is stored about a persisted agent cache besides the blob itself. */
+export interface CachedAgentRecord {
+  readonly agentId: string;
+  readonly modelFingerprint: string;
+  readonly tokenCount: number;
+  readonly bytes: number;
+  readonly lastUsed: number;
+  readonly tier: CacheTier;
+}
+
+export type CacheTier = 'hot' | 'warm' | 'cold';
+
+/**
+ * Durable storage of one safetensors blob per agent (IndexedDB in the browser, a folder in Node).
+ * `save` is atomic: readers see the old blob or the new one, never a torn one.
+ */
+export interface CachePersistencePort {
+  save(agentId: string, blob: Uint8Array, record: Omit<CachedAgentRecord, 'tier' | 'bytes'>): Promise<void>;
+  /** The blob, or null when absent. Parsing and validation are the caller's. */
+  load(agentId: string): Promise<Uint8Array | null>;
+  exists(agentId: string): Promise<boolean>;
+  delete(agentId: string): Promise<boolean>;
+  listCachedAgents(): Promise<CachedAgentRecord[]>;
+}
+
+/** Where a cache was found, and how much of the request it covers. */
+export interface CacheHit {
+  readonly tier: CacheTier;
+  readonly blocks: AgentBlocks;
+  /** Tokens of the request that the cache already holds (longest common prefix). */
+  readonly matchedTokens: number;
+}
+
+/** The tiered in-memory + persistent store of agent caches (hot GPU, warm host, cold storage). */
+export interface CacheStorePort {
+  /** Find the agent's cache in hot, then warm, then cold; bring it to hot; keep the common prefix. */
+  get(key: CacheKey): Promise<CacheHit | null>;
+  put(key: CacheKey, blocks: AgentBlocks): Promise<void>;
+  /** Move one tier down: hot -> warm -> cold. */
+  evict(agentId: string): Promise<CacheTier | null>;
+  delete(agentId: string): Promise<boolean>;
+  /** Persist everything pending (shutdown, pagehide). */
+  flush(): Promise<void>;
+  stats(): CacheStoreStats;
+}
+
+export interface CacheStoreStats {
+  readonly hotBytes: number;
+  readonly warmBytes: number;
+  readonly coldAgents: number;
+  readonly pool: PoolStats;
 }

@@ -1,0 +1,108 @@
+/**
+ * Inbound (driving) ports: what the runtime offers to the page, the worker boundary and the CLI.
+ * GPU work and storage are asynchronous, so every operation returns a promise.
+ */
+import type { PlainError } from '../domain/errors.ts';
+import type { ModelCacheSpec } from '../domain/model-cache-spec.ts';
+import type { SamplingParams } from '../domain/sampling.ts';
+import type { CompletedGeneration, FinishReason } from '../domain/values.ts';
+import type { CacheTier, ChatMessage } from './outbound.ts';
+
+export interface GenerateOptions {
+  readonly maxTokens?: number;
+  readonly sampling?: Partial<SamplingParams>;
+  readonly stop?: readonly string[];
+  /** Called with each decoded text delta as tokens arrive. */
+  readonly onToken?: (delta: TokenDelta) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface TokenDelta {
+  readonly uid: string;
+  readonly tokenId: number;
+  readonly text: string;
+}
+
+export interface GenerationResult {
+  readonly agentId: string;
+  readonly text: string;
+  readonly tokenIds: readonly number[];
+  readonly finishReason: FinishReason;
+  readonly usage: {
+    readonly promptTokens: number;
+    readonly completionTokens: number;
+    /** Prompt tokens found in the agent's cache or a shared prefix: not recomputed. */
+    readonly cachedPromptTokens: number;
+  };
+  readonly timings: { readonly ttftMs: number; readonly totalMs: number };
+}
+
+/** One-shot generation for an agent: the agent's cached context is reused when it matches. */
+export interface InferencePort {
+  generate(agentId: string, prompt: string | readonly ChatMessage[], options?: GenerateOptions): Promise<GenerationResult>;
+}
+
+export interface AgentInfo {
+  readonly agentId: string;
+  readonly tokenCount: number;
+  readonly blocks: number;
+  readonly tier: CacheTier | 'none';
+  readonly lastUsed: number;
+}
+
+export interface AgentManagementPort {
+  /** Create an agent; an initial context (e.g. a system prompt) is prefilled and cached. */
+  createAgent(agentId: string, options?: { readonly initialContext?: string | readonly ChatMessage[] }): Promise<AgentInfo>;
+  deleteAgent(agentId: string): Promise<boolean>;
+  listAgents(): Promise<AgentInfo[]>;
+  /** Throws AgentNotFoundError for an unknown agent. */
+  getAgentInfo(agentId: string): Promise<AgentInfo>;
+}
+
+export interface ModelDescriptor {
+  readonly id: string;
+  /** A folder (Node), a URL or a Hugging Face repo id (browser). */
+  readonly source: string;
+  readonly architecture?: string;
+}
+
+export interface LoadProgress {
+  readonly file: string;
+  readonly loadedBytes: number;
+  readonly totalBytes: number;
+}
+
+export interface ModelManagementPort {
+  loadModel(model: ModelDescriptor, options?: { readonly onProgress?: (p: LoadProgress) => void }): Promise<ModelCacheSpec>;
+  unloadModel(): Promise<void>;
+  getCurrentModel(): Promise<ModelDescriptor | null>;
+  listAvailableModels(): Promise<ModelDescriptor[]>;
+}
+
+export interface SubmitRequest {
+  readonly agentId: string;
+  /** Raw text, chat messages, or token ids (exactly one). */
+  readonly prompt?: string | readonly ChatMessage[];
+  readonly promptIds?: readonly number[];
+  readonly maxTokens?: number;
+  readonly sampling?: Partial<SamplingParams>;
+  readonly stop?: readonly string[];
+}
+
+/** The batched engine: submit requests at any time, step the batch, stream, cancel. */
+export interface GenerationEnginePort {
+  /** Queue a request; returns its uid. Validation errors are thrown here, not at step time. */
+  submit(request: SubmitRequest): Promise<string>;
+  /** Run one batched step; returns the generations that finished in it. */
+  step(): Promise<CompletedGeneration[]>;
+  /** Stream tokens of one request; the callback stops being called when it finishes. */
+  onToken(uid: string, listener: (delta: TokenDelta) => void): () => void;
+  cancel(uid: string): Promise<boolean>;
+  hasPendingWork(): boolean;
+}
+
+/** A failed request as it crosses the worker boundary. */
+export interface FailedGeneration {
+  readonly uid: string;
+  readonly error: PlainError;
+}
