@@ -1,0 +1,99 @@
+import { expect, test, type Page } from '@playwright/test';
+import { join } from 'node:path';
+import { HfTokenizer } from '../src/adapters/tokenizer/index.ts';
+import { FsModelSource } from '../src/adapters/node/hf-folder.ts';
+import { loadCpuModel } from '../src/adapters/cpu/index.ts';
+
+/**
+ * Foundation in a real browser: the tiny models load inside a real Web Worker over real Comlink,
+ * the tokenizer comes from @huggingface/transformers with no network, the worker sees WebGPU,
+ * and typed errors cross the boundary. Expected values are computed here in Node, not written down.
+ */
+const FIXTURES = ['tiny-llama', 'tiny-qwen2', 'tiny-qwen3'];
+const MODELS = join(import.meta.dirname, '..', 'public', 'models');
+const PROMPT = 'ROMEO:\nBut soft, what light through yonder window breaks?';
+
+async function openHarness(page: Page, offsite: string[]): Promise<void> {
+  await page.route('**/*', (route) => {
+    const url = new URL(route.request().url());
+    if (url.hostname === '127.0.0.1' || url.hostname === 'localhost') return route.continue();
+    offsite.push(url.href);
+    return route.abort();
+  });
+  await page.goto('/e2e/pages/harness.html');
+  await page.waitForFunction(() => (window as unknown as { semanticReady?: boolean }).semanticReady === true);
+}
+
+test('the worker sees a real WebGPU adapter', async ({ page }) => {
+  const offsite: string[] = [];
+  await openHarness(page, offsite);
+  const info = await page.evaluate(() => (window as any).semantic.client.gpuInfo());
+  expect(info.available).toBe(true);
+  expect(typeof info.vendor).toBe('string');
+});
+
+for (const id of FIXTURES) {
+  test(`${id}: tokenizer and greedy generation in the worker match Node`, async ({ page }) => {
+    const files = new FsModelSource(join(MODELS, id));
+    const tokenizer = await HfTokenizer.load({ modelId: id, localModelPath: MODELS, files });
+    const { model } = await loadCpuModel(files);
+    const chat = [
+      { role: 'system' as const, content: 'You are a player.' },
+      { role: 'user' as const, content: 'Speak the speech, I pray you.' },
+    ];
+    const expectedIds = tokenizer.encode(PROMPT);
+    const expectedChat = { text: tokenizer.renderChat(chat), ids: tokenizer.applyChatTemplate(chat) };
+    const expectedTokens = model.generateGreedy(expectedIds, 12, { eosTokenIds: tokenizer.eosTokenIds() }).tokens;
+
+    const offsite: string[] = [];
+    await openHarness(page, offsite);
+    const got = await page.evaluate(
+      async ({ id, prompt, chat }) => {
+        const client = (window as any).semantic.client;
+        const info = await client.loadModel({ id, source: `/models/${id}/` });
+        const ids = await client.tokenize(prompt);
+        const text = await client.detokenize(ids);
+        const rendered = await client.renderChat(chat);
+        const streamed: number[] = [];
+        const reply = await client.generate({ text: prompt }, 12, (t: number) => streamed.push(t));
+        return { info, ids, text, rendered, reply, streamed };
+      },
+      { id, prompt: PROMPT, chat },
+    );
+    expect(got.info.id).toBe(id);
+    expect(got.ids).toEqual(expectedIds);
+    expect(got.text).toBe(PROMPT);
+    expect(got.rendered).toEqual(expectedChat);
+    expect(got.reply.tokenIds).toEqual(expectedTokens);
+    expect(got.streamed).toEqual(expectedTokens);
+    expect(offsite).toEqual([]);
+  });
+}
+
+test('typed errors keep name, code and class across the worker boundary', async ({ page }) => {
+  const offsite: string[] = [];
+  await openHarness(page, offsite);
+  const errors = await page.evaluate(async () => {
+    const { client, SemanticError, ModelNotFoundError } = (window as any).semantic;
+    const capture = async (fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+        return null;
+      } catch (e: any) {
+        return { name: e.name, code: e.code, message: e.message, typed: e instanceof SemanticError, notFound: e instanceof ModelNotFoundError, details: e.details };
+      }
+    };
+    return {
+      noModel: await capture(() => client.tokenize('x')),
+      missing: await capture(() => client.loadModel({ id: 'nope', source: '/models/does-not-exist/' })),
+      badArgs: await (async () => {
+        await client.loadModel({ id: 'tiny-llama', source: '/models/tiny-llama/' });
+        return capture(() => client.generate({ ids: [1, 99999] }, 4));
+      })(),
+    };
+  });
+  expect(errors.noModel).toMatchObject({ name: 'ModelNotFoundError', code: 'MODEL_NOT_FOUND', typed: true, notFound: true });
+  expect(errors.missing).toMatchObject({ name: 'ModelNotFoundError', code: 'MODEL_NOT_FOUND', typed: true });
+  expect(errors.missing?.details).toMatchObject({ status: 404 });
+  expect(errors.badArgs).toMatchObject({ name: 'InvalidRequestError', code: 'INVALID_REQUEST', typed: true, notFound: false });
+});
