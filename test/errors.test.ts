@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import * as errors from '../src/domain/errors.ts';
 import { errorFromPlain, errorToPlain, isPlainError, SemanticError } from '../src/domain/errors.ts';
 
-const classes = Object.values(errors).filter(
-  (v): v is new (m: string, d?: errors.ErrorDetails) => SemanticError =>
-    typeof v === 'function' && v.prototype instanceof SemanticError,
+type ErrorClass = new (m: string, d?: errors.ErrorDetails) => SemanticError;
+const classes = (Object.values(errors) as unknown[]).filter(
+  (v): v is ErrorClass => typeof v === 'function' && (v as { prototype: unknown }).prototype instanceof SemanticError,
 );
 
 describe('typed errors', () => {
