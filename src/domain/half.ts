@@ -86,9 +86,11 @@ export function bf16BitsToF32(bits: number): number {
 
 // All 65536 f16 values as f32, built on first bulk use: weight tensors can hold hundreds of
 // millions of values and a table load beats per-element branching.
-let f16Table: Float32Array | undefined;
+// The table and the copy work on bit patterns: copying a NaN through a JS number lets the JIT
+// canonicalize it, so a Float32Array copy does not keep NaN payloads reliably.
+let f16Table: Uint32Array | undefined;
 
-function getF16Table(): Float32Array {
+function getF16Table(): Uint32Array {
   if (f16Table === undefined) {
     const table = new Float32Array(0x10000);
     const tableBits = new Uint32Array(table.buffer);
@@ -99,7 +101,7 @@ function getF16Table(): Float32Array {
         tableBits[i] = ((i & 0x8000) << 16) | 0x7f800000 | ((i & 0x3ff) << 13);
       }
     }
-    f16Table = table;
+    f16Table = tableBits;
   }
   return f16Table;
 }
@@ -107,9 +109,9 @@ function getF16Table(): Float32Array {
 /** Widen an array of f16 bit patterns to f32 values. */
 export function f16ArrayToF32(src: Uint16Array): Float32Array {
   const table = getF16Table();
-  const out = new Float32Array(src.length);
+  const out = new Uint32Array(src.length);
   for (let i = 0; i < src.length; i++) out[i] = table[src[i]];
-  return out;
+  return new Float32Array(out.buffer);
 }
 
 /** Narrow f32 values to f16 bit patterns (round to nearest, ties to even). */

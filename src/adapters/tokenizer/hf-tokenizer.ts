@@ -1,0 +1,185 @@
+/**
+ * TokenizerPort over @huggingface/transformers (tokenizer.json + tokenizer_config.json, chat
+ * template rendered by @huggingface/jinja). Works in Node and in a browser or Web Worker: files
+ * are found through transformers.js's own loader, so this module touches neither `fs` nor the
+ * DOM. Remote downloads are switched off; the caller points `localModelPath` at a folder (Node)
+ * or a URL path such as `/models/` (browser).
+ */
+import { AutoTokenizer, env, type PreTrainedTokenizer } from '@huggingface/transformers';
+import { InvalidRequestError, TokenizerError } from '../../domain/errors.ts';
+import type { ChatMessage, ChatTemplateOptions, ModelFileSource, TokenizerPort } from '../../ports/outbound.ts';
+
+/** The part of generation_config.json this adapter reads. */
+export interface GenerationConfigLike {
+  readonly eos_token_id?: number | readonly number[] | null;
+}
+
+export interface HfTokenizerLoadOptions {
+  /** Folder name under `localModelPath`, e.g. `tiny-llama`. */
+  readonly modelId: string;
+  /** Folder (Node) or URL path (browser) that holds one sub-folder per model. */
+  readonly localModelPath: string;
+  /**
+   * generation_config.json, already parsed. Wins over `files`. When neither is given, only the
+   * tokenizer's own eos token ends generation.
+   */
+  readonly generationConfig?: GenerationConfigLike | null;
+  /** Where to read generation_config.json from, if present (the model's file source). */
+  readonly files?: ModelFileSource;
+}
+
+const GENERATION_CONFIG = 'generation_config.json';
+
+// transformers.js reads `env` while it loads, and `env` is global: loads that target different
+// folders must not interleave, so they run one after another.
+let loadQueue: Promise<unknown> = Promise.resolve();
+
+function serialized<T>(task: () => Promise<T>): Promise<T> {
+  const run = loadQueue.then(task, task);
+  loadQueue = run.catch(() => undefined);
+  return run;
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function eosList(value: GenerationConfigLike['eos_token_id']): number[] {
+  if (value === null || value === undefined) return [];
+  const list = typeof value === 'number' ? [value] : [...value];
+  for (const id of list) {
+    if (!Number.isInteger(id) || id < 0) {
+      throw new TokenizerError(`generation_config.json: eos_token_id ${String(id)} is not a token id`, { id });
+    }
+  }
+  return list;
+}
+
+async function readGenerationConfig(options: HfTokenizerLoadOptions): Promise<GenerationConfigLike | null> {
+  if (options.generationConfig !== undefined) return options.generationConfig;
+  const files = options.files;
+  if (!files || !(await files.has(GENERATION_CONFIG))) return null;
+  const text = new TextDecoder().decode(await files.read(GENERATION_CONFIG));
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== 'object' || parsed === null) throw new TypeError('not a JSON object');
+    return parsed as GenerationConfigLike;
+  } catch (error) {
+    throw new TokenizerError(`${GENERATION_CONFIG} of ${options.modelId} is not valid JSON`, {
+      modelId: options.modelId,
+      reason: message(error),
+    });
+  }
+}
+
+async function loadHfTokenizer(modelId: string, localModelPath: string): Promise<PreTrainedTokenizer> {
+  return serialized(async () => {
+    env.allowRemoteModels = false;
+    env.allowLocalModels = true;
+    env.localModelPath = localModelPath;
+    return AutoTokenizer.from_pretrained(modelId);
+  });
+}
+
+function uniqueIds(ids: readonly number[]): number[] {
+  return [...new Set(ids)];
+}
+
+export class HfTokenizer implements TokenizerPort {
+  readonly #tokenizer: PreTrainedTokenizer;
+  readonly #eosIds: readonly number[];
+  readonly #vocabSize: number;
+
+  private constructor(tokenizer: PreTrainedTokenizer, eosIds: readonly number[]) {
+    this.#tokenizer = tokenizer;
+    this.#eosIds = Object.freeze(eosIds);
+    // Ids may have holes; the embedding must cover the largest one.
+    let max = -1;
+    for (const id of tokenizer.get_vocab().values()) max = Math.max(max, id);
+    this.#vocabSize = max + 1;
+  }
+
+  /** Load offline from `localModelPath/modelId/`. Every failure is a TokenizerError. */
+  static async load(options: HfTokenizerLoadOptions): Promise<HfTokenizer> {
+    const details = { modelId: options.modelId, localModelPath: options.localModelPath };
+    let tokenizer: PreTrainedTokenizer;
+    try {
+      tokenizer = await loadHfTokenizer(options.modelId, options.localModelPath);
+    } catch (error) {
+      throw new TokenizerError(`Cannot load tokenizer ${options.modelId}: ${message(error)}`, details, {
+        cause: error,
+      });
+    }
+    const generation = await readGenerationConfig(options);
+    // generation_config.json lists every stop token (Llama 3: <|end_of_text|> and <|eot_id|>);
+    // tokenizer_config.json's eos_token is added in case it lists none.
+    const own = typeof tokenizer.eos_token_id === 'number' ? [tokenizer.eos_token_id] : [];
+    return new HfTokenizer(tokenizer, uniqueIds([...eosList(generation?.eos_token_id), ...own]));
+  }
+
+  encode(text: string, options?: { readonly addSpecialTokens?: boolean }): number[] {
+    return this.#call('encode', () =>
+      this.#tokenizer.encode(text, { add_special_tokens: options?.addSpecialTokens ?? false }),
+    );
+  }
+
+  /**
+   * Never cleans up tokenization spaces (transformers.js would otherwise default to it): byte-level
+   * decoding is then exact, and decoding a sequence piece by piece concatenates correctly.
+   * Ids outside the vocabulary decode to nothing, as in transformers.js.
+   */
+  decode(ids: readonly number[], options?: { readonly skipSpecialTokens?: boolean }): string {
+    if (ids.length === 0) return '';
+    for (const id of ids) {
+      if (!Number.isInteger(id)) throw new InvalidRequestError(`decode: ${String(id)} is not a token id`, { id });
+    }
+    return this.#call('decode', () =>
+      this.#tokenizer.decode([...ids], {
+        skip_special_tokens: options?.skipSpecialTokens ?? false,
+        clean_up_tokenization_spaces: false,
+      }),
+    );
+  }
+
+  eosTokenIds(): readonly number[] {
+    return this.#eosIds;
+  }
+
+  vocabSize(): number {
+    return this.#vocabSize;
+  }
+
+  /** The id of one vocabulary or added token, e.g. `<|eot_id|>`; undefined when absent. */
+  tokenToId(token: string): number | undefined {
+    const id: unknown = this.#tokenizer.convert_tokens_to_ids(token);
+    return typeof id === 'number' ? id : undefined;
+  }
+
+  /** The id that `encode(..., { addSpecialTokens: true })` puts first, or null (Qwen has none). */
+  bosTokenId(): number | null {
+    return typeof this.#tokenizer.bos_token_id === 'number' ? this.#tokenizer.bos_token_id : null;
+  }
+
+  renderChat(messages: readonly ChatMessage[], options?: ChatTemplateOptions): string {
+    const conversation = messages.map((m) => ({ role: m.role, content: m.content }));
+    return this.#call('renderChat', () =>
+      this.#tokenizer.apply_chat_template(conversation, {
+        tokenize: false,
+        add_generation_prompt: options?.addGenerationPrompt ?? true,
+      }),
+    );
+  }
+
+  /** The template already spells out BOS where the model wants it, so no specials are added. */
+  applyChatTemplate(messages: readonly ChatMessage[], options?: ChatTemplateOptions): number[] {
+    return this.encode(this.renderChat(messages, options), { addSpecialTokens: false });
+  }
+
+  #call<T>(operation: string, body: () => T): T {
+    try {
+      return body();
+    } catch (error) {
+      throw new TokenizerError(`Tokenizer ${operation} failed: ${message(error)}`, { operation }, { cause: error });
+    }
+  }
+}
