@@ -1,0 +1,120 @@
+import { DeviceLostError, InvalidRequestError } from '../../domain/errors.ts';
+
+/** What the kernels may rely on, read from the adapter, never assumed. */
+export interface GpuCapabilities {
+  readonly shaderF16: boolean;
+  readonly subgroups: boolean;
+  readonly timestampQuery: boolean;
+  readonly maxBufferSize: number;
+  readonly maxStorageBufferBindingSize: number;
+  readonly maxStorageBuffersPerShaderStage: number;
+  readonly maxComputeInvocationsPerWorkgroup: number;
+  readonly maxComputeWorkgroupStorageSize: number;
+  readonly maxComputeWorkgroupsPerDimension: number;
+  readonly minStorageBufferOffsetAlignment: number;
+  readonly minUniformBufferOffsetAlignment: number;
+}
+
+export interface GpuContext {
+  readonly device: GPUDevice;
+  readonly adapterInfo: { readonly vendor: string; readonly architecture: string; readonly description: string };
+  readonly caps: GpuCapabilities;
+  /** Resolves when the device is lost, with the typed error the engine reports. */
+  readonly lost: Promise<DeviceLostError>;
+  /** True once `lost` has resolved. */
+  isLost(): boolean;
+}
+
+export interface CreateGpuContextOptions {
+  /** `navigator.gpu` in a browser or worker; Dawn's GPU object in Node. */
+  readonly gpu?: GPU;
+  /** Use shader-f16 arithmetic when the adapter has it (default true). */
+  readonly allowF16?: boolean;
+  readonly powerPreference?: GPUPowerPreference;
+  readonly onLost?: (error: DeviceLostError) => void;
+}
+
+const OPTIONAL_FEATURES: readonly GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
+
+function defaultGpu(): GPU | undefined {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  return nav?.gpu;
+}
+
+/** Ask for the adapter's maximum of each limit the model may need: buffer sizes and bindings. */
+function requestedLimits(adapter: GPUAdapter): Record<string, number> {
+  const l = adapter.limits;
+  return {
+    maxBufferSize: l.maxBufferSize,
+    maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+    maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+    maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+  };
+}
+
+function capabilitiesOf(device: GPUDevice): GpuCapabilities {
+  const l = device.limits;
+  return {
+    shaderF16: device.features.has('shader-f16'),
+    subgroups: device.features.has('subgroups'),
+    timestampQuery: device.features.has('timestamp-query'),
+    maxBufferSize: l.maxBufferSize,
+    maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+    maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+    maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+    minStorageBufferOffsetAlignment: l.minStorageBufferOffsetAlignment,
+    minUniformBufferOffsetAlignment: l.minUniformBufferOffsetAlignment,
+  };
+}
+
+/**
+ * Create the adapter and device with the features and limits the runtime can use. Works with
+ * `navigator.gpu` (page or worker) and with Dawn in Node (pass `gpu`). Device loss is turned into
+ * a DeviceLostError on `lost`, never an uncaught crash.
+ */
+export async function createGpuContext(options: CreateGpuContextOptions = {}): Promise<GpuContext> {
+  const gpu = options.gpu ?? defaultGpu();
+  if (!gpu) throw new DeviceLostError('WebGPU is not available in this environment (no navigator.gpu)', { reason: 'no-webgpu' });
+  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  if (!adapter) throw new DeviceLostError('No WebGPU adapter was found', { reason: 'no-adapter' });
+  const wanted = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f) && (f !== 'shader-f16' || options.allowF16 !== false));
+  const device = await adapter.requestDevice({
+    label: 'semantic-device',
+    requiredFeatures: wanted,
+    requiredLimits: requestedLimits(adapter),
+  });
+  let lostFlag = false;
+  const lost = device.lost.then((info) => {
+    lostFlag = true;
+    const error = new DeviceLostError(`GPU device lost: ${info.message || info.reason}`, { reason: info.reason });
+    options.onLost?.(error);
+    return error;
+  });
+  device.addEventListener('uncapturederror', (event) => {
+    // Validation errors are bugs in our kernels; surface them loudly in the console, since
+    // WebGPU would otherwise swallow them and produce zeros.
+    console.error(`[semantic] WebGPU error: ${(event as GPUUncapturedErrorEvent).error.message}`);
+  });
+  const info = adapter.info;
+  return {
+    device,
+    adapterInfo: { vendor: info.vendor, architecture: info.architecture, description: info.description },
+    caps: capabilitiesOf(device),
+    lost,
+    isLost: () => lostFlag,
+  };
+}
+
+/** Refuse a buffer the device cannot bind, with a typed error, before creating it. */
+export function assertBindable(caps: GpuCapabilities, bytes: number, what: string): void {
+  if (bytes > caps.maxStorageBufferBindingSize || bytes > caps.maxBufferSize) {
+    throw new InvalidRequestError(`${what} needs ${bytes} bytes in one binding; the device allows ${caps.maxStorageBufferBindingSize}`, {
+      bytes,
+      limit: caps.maxStorageBufferBindingSize,
+    });
+  }
+}
