@@ -1,3 +1,4 @@
+import { InvalidRequestError } from './errors.ts';
 import type { ModelConfig } from './model-config.ts';
 
 /**
@@ -74,4 +75,22 @@ export function modelTensorSpecs(config: ModelConfig): TensorSpec[] {
   specs.push({ name: FINAL_NORM, shape: [config.hiddenSize] });
   if (!config.tieWordEmbeddings) specs.push({ name: LM_HEAD, shape: [config.vocabSize, config.hiddenSize] });
   return specs;
+}
+
+/**
+ * Element counts alone would accept a transposed weight; the file's shapes catch it. Tensors
+ * absent from `found` are left to the caller, which names missing tensors itself.
+ */
+export function assertTensorShapes(config: ModelConfig, found: ReadonlyMap<string, { readonly shape: readonly number[] }>): void {
+  for (const spec of modelTensorSpecs(config)) {
+    const tensor = found.get(spec.name);
+    if (!tensor) continue;
+    const same = tensor.shape.length === spec.shape.length && tensor.shape.every((d, i) => d === spec.shape[i]);
+    if (!same) {
+      throw new InvalidRequestError(
+        `tensor ${spec.name} has shape [${tensor.shape.join(', ')}], expected [${spec.shape.join(', ')}]`,
+        { tensor: spec.name, shape: tensor.shape, expected: spec.shape },
+      );
+    }
+  }
 }

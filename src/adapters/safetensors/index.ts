@@ -16,3 +16,4 @@ export {
 } from './parse.ts';
 export { serializeSafetensors, type TensorInput, type TensorInputs } from './serialize.ts';
 export { tensorToFloat32, typedView, type TypedArrayByDtype, type TypedArrayFor } from './views.ts';
+export { readCheckpoint, readJsonFile, SHARD_INDEX, SINGLE_FILE, type Checkpoint } from './checkpoint.ts';
