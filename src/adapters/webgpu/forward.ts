@@ -1,0 +1,157 @@
+import type { ModelConfig } from '../../domain/model-config.ts';
+import type { KernelContext } from './dispatch.ts';
+import type { GpuKvPool } from './kv-pool.ts';
+import type { StepPlan } from './step-plan.ts';
+import type { GpuLayerWeights, GpuModelWeights } from './weights.ts';
+import { encodeAdd } from './ops/elementwise.ts';
+import { encodeEmbedding, encodeGatherRows, encodeRmsNorm, encodeRope, encodeSwiglu } from './ops/basic.ts';
+import { encodeMatmul } from './ops/matmul.ts';
+import { encodeKvWrite, encodePagedAttention } from './ops/attention.ts';
+import { encodeSample, packSampleParams } from './ops/sampling.ts';
+import { Usage } from './usage.ts';
+
+/** Per-step GPU inputs (uploaded tables) and scratch activations, all transient. */
+interface StepBuffers {
+  readonly tokenIds: GPUBuffer;
+  readonly positions: GPUBuffer;
+  readonly tokenSeq: GPUBuffer;
+  readonly slots: GPUBuffer;
+  readonly blockTables: GPUBuffer;
+  readonly tableOffsets: GPUBuffer;
+  readonly x: GPUBuffer;
+  readonly h: GPUBuffer;
+  readonly q: GPUBuffer;
+  readonly k: GPUBuffer;
+  readonly v: GPUBuffer;
+  readonly attn: GPUBuffer;
+  readonly proj: GPUBuffer;
+  readonly gate: GPUBuffer;
+  readonly up: GPUBuffer;
+  readonly act: GPUBuffer;
+}
+
+export interface ForwardResources {
+  readonly ctx: KernelContext;
+  readonly config: ModelConfig;
+  readonly weights: GpuModelWeights;
+  readonly kv: GpuKvPool;
+  readonly invFreq: GPUBuffer;
+}
+
+/** Output buffers of a step that the caller reads back. */
+export interface StepOutputs {
+  readonly tokens?: GPUBuffer;
+  readonly logits?: GPUBuffer;
+}
+
+function uploadTable(ctx: KernelContext, label: string, data: Uint32Array, transients: GPUBuffer[]): GPUBuffer {
+  const buf = ctx.buffers.acquire(label, Math.max(16, data.byteLength));
+  ctx.buffers.write(buf, data);
+  transients.push(buf);
+  return buf;
+}
+
+function scratch(ctx: KernelContext, label: string, floats: number, transients: GPUBuffer[]): GPUBuffer {
+  const buf = ctx.buffers.acquire(label, Math.max(16, floats * 4));
+  transients.push(buf);
+  return buf;
+}
+
+function allocate(r: ForwardResources, plan: StepPlan, t: GPUBuffer[]): StepBuffers {
+  const { ctx, config: c } = r;
+  const T = plan.nTokens;
+  return {
+    tokenIds: uploadTable(ctx, 'step:tokenIds', plan.tokenIds, t),
+    positions: uploadTable(ctx, 'step:positions', plan.positions, t),
+    tokenSeq: uploadTable(ctx, 'step:tokenSeq', plan.tokenSeq, t),
+    slots: uploadTable(ctx, 'step:slots', plan.slots, t),
+    blockTables: uploadTable(ctx, 'step:blockTables', plan.blockTables, t),
+    tableOffsets: uploadTable(ctx, 'step:tableOffsets', plan.tableOffsets, t),
+    x: scratch(ctx, 'act:x', T * c.hiddenSize, t),
+    h: scratch(ctx, 'act:h', T * c.hiddenSize, t),
+    q: scratch(ctx, 'act:q', T * c.nHeads * c.headDim, t),
+    k: scratch(ctx, 'act:k', T * c.nKvHeads * c.headDim, t),
+    v: scratch(ctx, 'act:v', T * c.nKvHeads * c.headDim, t),
+    attn: scratch(ctx, 'act:attn', T * c.nHeads * c.headDim, t),
+    proj: scratch(ctx, 'act:proj', T * c.hiddenSize, t),
+    gate: scratch(ctx, 'act:gate', T * c.intermediateSize, t),
+    up: scratch(ctx, 'act:up', T * c.intermediateSize, t),
+    act: scratch(ctx, 'act:swiglu', T * c.intermediateSize, t),
+  };
+}
+
+function encodeAttention(r: ForwardResources, enc: GPUCommandEncoder, b: StepBuffers, plan: StepPlan, layer: number, w: GpuLayerWeights, t: GPUBuffer[]): void {
+  const { ctx, config: c } = r;
+  const T = plan.nTokens;
+  const d = c.hiddenSize;
+  const qDim = c.nHeads * c.headDim;
+  const kvDim = c.nKvHeads * c.headDim;
+  encodeRmsNorm(ctx, enc, { input: b.x, weight: w.inputNorm, output: b.h, rows: T, width: d, eps: c.rmsNormEps }, t);
+  encodeMatmul(ctx, enc, { x: b.h, w: w.q, bias: w.qBias, out: b.q, M: T, N: qDim, K: d }, t);
+  encodeMatmul(ctx, enc, { x: b.h, w: w.k, bias: w.kBias, out: b.k, M: T, N: kvDim, K: d }, t);
+  encodeMatmul(ctx, enc, { x: b.h, w: w.v, bias: w.vBias, out: b.v, M: T, N: kvDim, K: d }, t);
+  if (w.qNorm && w.kNorm) {
+    encodeRmsNorm(ctx, enc, { input: b.q, weight: w.qNorm, output: b.q, rows: T * c.nHeads, width: c.headDim, eps: c.rmsNormEps }, t);
+    encodeRmsNorm(ctx, enc, { input: b.k, weight: w.kNorm, output: b.k, rows: T * c.nKvHeads, width: c.headDim, eps: c.rmsNormEps }, t);
+  }
+  const rope = { positions: b.positions, invFreq: r.invFreq, nTokens: T, headDim: c.headDim };
+  encodeRope(ctx, enc, { ...rope, x: b.q, nHeads: c.nHeads }, t);
+  encodeRope(ctx, enc, { ...rope, x: b.k, nHeads: c.nKvHeads }, t);
+  const kPool = r.kv.keys[layer];
+  const vPool = r.kv.values[layer];
+  encodeKvWrite(ctx, enc, { k: b.k, v: b.v, kPool, vPool, slots: b.slots, nTokens: T, nKvHeads: c.nKvHeads, headDim: c.headDim }, t);
+  encodePagedAttention(ctx, enc, {
+    q: b.q, kPool, vPool, out: b.attn,
+    tokenSeq: b.tokenSeq, tokenPos: b.positions, blockTables: b.blockTables, tableOffsets: b.tableOffsets,
+    nTokens: T, nSeqs: plan.nSeqs, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim,
+    blockTokens: r.kv.spec.blockTokens, scale: 1 / Math.sqrt(c.headDim),
+  }, t);
+  encodeMatmul(ctx, enc, { x: b.attn, w: w.o, bias: w.oBias, out: b.proj, M: T, N: d, K: qDim }, t);
+  encodeAdd(ctx, enc, b.x, b.proj, T * d, t);
+}
+
+function encodeMlp(r: ForwardResources, enc: GPUCommandEncoder, b: StepBuffers, T: number, w: GpuLayerWeights, t: GPUBuffer[]): void {
+  const { ctx, config: c } = r;
+  const d = c.hiddenSize;
+  const f = c.intermediateSize;
+  encodeRmsNorm(ctx, enc, { input: b.x, weight: w.postNorm, output: b.h, rows: T, width: d, eps: c.rmsNormEps }, t);
+  encodeMatmul(ctx, enc, { x: b.h, w: w.gate, out: b.gate, M: T, N: f, K: d }, t);
+  encodeMatmul(ctx, enc, { x: b.h, w: w.up, out: b.up, M: T, N: f, K: d }, t);
+  encodeSwiglu(ctx, enc, { gate: b.gate, up: b.up, out: b.act, n: T * f }, t);
+  encodeMatmul(ctx, enc, { x: b.act, w: w.down, out: b.proj, M: T, N: d, K: f }, t);
+  encodeAdd(ctx, enc, b.x, b.proj, T * d, t);
+}
+
+/** Final norm, lm_head on the sampled rows only, then sampling on the GPU. */
+function encodeHead(r: ForwardResources, enc: GPUCommandEncoder, b: StepBuffers, plan: StepPlan, t: GPUBuffer[]): StepOutputs {
+  const { ctx, config: c } = r;
+  const S = plan.sampleRows.length;
+  if (S === 0) return {};
+  const d = c.hiddenSize;
+  const rows = uploadTable(ctx, 'step:sampleRows', plan.sampleRows, t);
+  const last = scratch(ctx, 'act:last', S * d, t);
+  const normed = scratch(ctx, 'act:lastNormed', S * d, t);
+  const logits = scratch(ctx, 'act:logits', S * c.vocabSize, t);
+  encodeGatherRows(ctx, enc, { input: b.x, rows, output: last, nOut: S, width: d }, t);
+  encodeRmsNorm(ctx, enc, { input: last, weight: r.weights.finalNorm, output: normed, rows: S, width: d, eps: c.rmsNormEps }, t);
+  encodeMatmul(ctx, enc, { x: normed, w: r.weights.lmHead, out: logits, M: S, N: c.vocabSize, K: d }, t);
+  const packed = new Uint8Array(packSampleParams(plan.sampling.map((s) => ({ ...s }))));
+  const params = ctx.buffers.acquire('step:sampleParams', packed.byteLength, Usage.STORAGE | Usage.COPY_DST);
+  t.push(params);
+  ctx.buffers.write(params, packed);
+  const tokens = scratch(ctx, 'step:sampled', S, t);
+  encodeSample(ctx, enc, { logits, params, out: tokens, nSeqs: S, vocab: c.vocabSize }, t);
+  return { tokens, logits };
+}
+
+/** Record a whole batched forward step into one encoder. */
+export function encodeForward(r: ForwardResources, enc: GPUCommandEncoder, plan: StepPlan, transients: GPUBuffer[]): StepOutputs {
+  const b = allocate(r, plan, transients);
+  const c = r.config;
+  encodeEmbedding(r.ctx, enc, { table: r.weights.embed, tokenIds: b.tokenIds, out: b.x, nTokens: plan.nTokens, hidden: c.hiddenSize }, transients);
+  r.weights.layers.forEach((w, layer) => {
+    encodeAttention(r, enc, b, plan, layer, w, transients);
+    encodeMlp(r, enc, b, plan.nTokens, w, transients);
+  });
+  return encodeHead(r, enc, b, plan, transients);
+}
