@@ -37,9 +37,12 @@ async function create(): Promise<TestGpu> {
       const encoder = device.createCommandEncoder({ label: 'test' });
       const transients: GPUBuffer[] = [];
       device.pushErrorScope('validation');
-      record(encoder, transients);
-      device.queue.submit([encoder.finish()]);
-      for (const t of transients) buffers.release(t);
+      try {
+        record(encoder, transients);
+        device.queue.submit([encoder.finish()]);
+      } finally {
+        for (const t of transients) buffers.release(t);
+      }
       const error = await device.popErrorScope();
       if (error) throw new Error(`WebGPU validation error: ${error.message}`);
       await device.queue.onSubmittedWorkDone();

@@ -1,0 +1,110 @@
+// Tiled matmul for prefill (many rows): out[m, n] = sum_k x[x_row0 + m, k] * W[n, k] (+ bias[n]).
+// Layout:
+//   binding 0  x    : f32 [x_row0 + M, K] row-major (rows before x_row0 are not read)
+//   binding 1  w    : [N, K] row-major, f32 or packed f16, declared with w_at() by the weight
+//                     accessor file that ops/matmul.ts prepends (matmul_weights_{f32,f16}.wgsl)
+//   binding 2  bias : f32 [N], read only when has_bias != 0 (otherwise any read-only buffer)
+//   binding 3  out  : f32 [M, N] row-major
+//   binding 4  params (uniform, below)
+// Work split: one workgroup per 64 (M) x 64 (N) output tile, 16 x 16 threads, each thread owning
+// the 4 x 4 outputs (m_base + ty + 16 i, n_base + tx + 16 j), so that neighbouring threads write
+// neighbouring columns. K is staged through workgroup memory 16 at a time.
+// Grid: workgroups are numbered g = wid.y * groups_x + wid.x (y is used when the tile count passes
+// maxComputeWorkgroupsPerDimension); tile_n = g % tiles_n, tile_m = g / tiles_n.
+//
+// BATCH INVARIANCE: every output is one f32 accumulator, starting at 0, updated as
+// acc = fma(x, w, acc) for k = 0, 1, ..., K-1 in order (the staging loop never visits k >= K), then
+// bias added last. matmul_vec.wgsl performs exactly this sequence, so a row's result does not
+// depend on M or on which kernel ran. Do not change one kernel's reduction without the other.
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  x_row0: u32,
+  tiles_n: u32,
+  groups_x: u32,
+  has_bias: u32,
+  total_groups: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+const TM: u32 = 64u;
+const TN: u32 = 64u;
+const TK: u32 = 16u;
+const THREADS: u32 = 256u;
+// One float of padding per row: threads read column kk of 16 different rows at once, and a
+// 17-float stride spreads those reads over different banks.
+const TKP: u32 = 17u;
+
+var<workgroup> xs: array<f32, 1088>; // [TM][TKP]
+var<workgroup> ws: array<f32, 1088>; // [TN][TKP]
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let g = wid.y * params.groups_x + wid.x;
+  // Workgroup-uniform, so returning before the barriers is allowed.
+  if (g >= params.total_groups) { return; }
+  let M = params.M;
+  let N = params.N;
+  let K = params.K;
+  let n_base = (g % params.tiles_n) * TN;
+  let m_base = (g / params.tiles_n) * TM;
+  let tx = lid.x;
+  let ty = lid.y;
+
+  var acc: array<f32, 16>;
+  for (var i = 0u; i < 16u; i++) { acc[i] = 0.0; }
+
+  for (var k0 = 0u; k0 < K; k0 += TK) {
+    // Stage x[m_base .. +64, k0 .. +16] and W[n_base .. +64, k0 .. +16] (one loop for both since
+    // TM == TN); consecutive threads read consecutive k of a row. Out-of-range entries are zero
+    // but never reach an accumulator.
+    for (var q = 0u; q < (TM * TK) / THREADS; q++) {
+      let e = li + q * THREADS;
+      let r = e / TK;
+      let kk = e % TK;
+      let gk = k0 + kk;
+      var xv = 0.0;
+      let gm = m_base + r;
+      if (gm < M && gk < K) { xv = x[(params.x_row0 + gm) * K + gk]; }
+      xs[r * TKP + kk] = xv;
+      var wv = 0.0;
+      let gn = n_base + r;
+      if (gn < N && gk < K) { wv = w_at(gn * K + gk); }
+      ws[r * TKP + kk] = wv;
+    }
+    workgroupBarrier();
+
+    let kn = min(TK, K - k0);
+    for (var kk = 0u; kk < kn; kk++) {
+      var xr: array<f32, 4>;
+      var wr: array<f32, 4>;
+      for (var i = 0u; i < 4u; i++) { xr[i] = xs[(ty + 16u * i) * TKP + kk]; }
+      for (var j = 0u; j < 4u; j++) { wr[j] = ws[(tx + 16u * j) * TKP + kk]; }
+      for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+          acc[i * 4u + j] = fma(xr[i], wr[j], acc[i * 4u + j]);
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < 4u; i++) {
+    let m = m_base + ty + 16u * i;
+    if (m >= M) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = n_base + tx + 16u * j;
+      if (n >= N) { continue; }
+      var v = acc[i * 4u + j];
+      if (params.has_bias != 0u) { v = v + bias[n]; }
+      out[m * N + n] = v;
+    }
+  }
+}

@@ -1,0 +1,174 @@
+import tiledWgsl from '../kernels/matmul_tiled.wgsl?raw';
+import vecWgsl from '../kernels/matmul_vec.wgsl?raw';
+import weightsF32Wgsl from '../kernels/matmul_weights_f32.wgsl?raw';
+import weightsF16Wgsl from '../kernels/matmul_weights_f16.wgsl?raw';
+import { InvalidRequestError } from '../../../domain/errors.ts';
+import { dispatch, type Binding, type KernelContext } from '../dispatch.ts';
+import type { GpuDtype, GpuTensor } from '../gpu-tensor.ts';
+import type { KernelSource, PipelineVariant } from '../pipelines.ts';
+
+/**
+ * y = x Wᵀ (+ b) with HF Linear weights W [N, K], on the GPU.
+ *
+ * Two kernels: a shared-memory tiled one for prefill (many rows) and a matvec / small-batch one
+ * for decode (few rows), each with an f32-weight and a packed-f16-weight variant. Both compute
+ * every output with the same sequential f32 reduction (see the kernels' headers), so row r's
+ * result is bitwise the same whatever M is and whichever kernel ran: greedy decoding gives the
+ * same tokens alone and in a batch, and chunking a prefill does not change results.
+ */
+export const MATMUL_TILED: KernelSource = { name: 'matmul_tiled', code: tiledWgsl };
+export const MATMUL_VEC: KernelSource = { name: 'matmul_vec', code: vecWgsl };
+
+export type MatmulKernel = 'tiled' | 'vec';
+
+/** Largest M the decode (vec) kernel is chosen for; above it the tiled kernel runs. */
+export const MATMUL_VEC_MAX_ROWS = 8;
+
+// Output tile of one workgroup; must match the constants in the .wgsl files.
+const TILED_TILE_M = 64;
+const TILED_TILE_N = 64;
+const VEC_TILE_N = 64;
+
+export interface MatmulArgs {
+  /** Activations [xOffsetRows + M, K], f32 row-major. */
+  readonly x: GPUBuffer;
+  /** Weights [N, K] (HF Linear layout), dtype 'f32' or packed 'f16' (see gpu-tensor.ts). */
+  readonly w: GpuTensor;
+  /** [N] f32, optional; added after the reduction. */
+  readonly bias?: GPUBuffer;
+  /** [M, N] f32. Must not be x, w or bias. */
+  readonly out: GPUBuffer;
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+  /** First row of x to read (default 0): lets a caller process a chunk of a larger activation. */
+  readonly xOffsetRows?: number;
+  /** Names the dispatch in GPU labels (e.g. 'layer3.q_proj'). */
+  readonly label?: string;
+}
+
+// The weight accessor is prepended to the kernel, so both dtypes share one reduction loop
+// verbatim: the f16 variant only differs in how w_at widens a weight to f32.
+const WEIGHT_VARIANTS: Readonly<Record<GpuDtype, PipelineVariant>> = {
+  f32: { key: 'f32', transform: (code) => `${weightsF32Wgsl}\n${code}` },
+  f16: { key: 'f16', transform: (code) => `${weightsF16Wgsl}\n${code}` },
+};
+
+const BYTES_PER_WEIGHT: Readonly<Record<GpuDtype, number>> = { f32: 4, f16: 2 };
+
+/** The kernel encodeMatmul picks for M rows. */
+export function chooseMatmulKernel(M: number): MatmulKernel {
+  return M <= MATMUL_VEC_MAX_ROWS ? 'vec' : 'tiled';
+}
+
+/** Rows per workgroup of the vec kernel: fewer accumulators when M is 1 (plain decode). */
+function vecRows(M: number): 1 | 4 | 8 {
+  if (M <= 1) return 1;
+  return M <= 4 ? 4 : 8;
+}
+
+function isCount(v: number): boolean {
+  return Number.isSafeInteger(v) && v > 0;
+}
+
+interface MatmulLayout {
+  readonly xBytes: number;
+  readonly wBytes: number;
+  readonly outBytes: number;
+  readonly biasBytes: number;
+  readonly row0: number;
+}
+
+/** Check every shape and size in TS, so a bad call is an InvalidRequestError, never a GPU error. */
+export function validateMatmul(ctx: KernelContext, args: MatmulArgs): MatmulLayout {
+  const { M, N, K, w } = args;
+  const row0 = args.xOffsetRows ?? 0;
+  const fail = (message: string): never => {
+    throw new InvalidRequestError(`matmul: ${message}`, { M, N, K, xOffsetRows: row0, wShape: [...w.shape], dtype: w.dtype });
+  };
+  if (!isCount(M) || !isCount(N) || !isCount(K)) fail('M, N and K must be positive integers');
+  if (!Number.isSafeInteger(row0) || row0 < 0) fail('xOffsetRows must be a non-negative integer');
+  if (w.dtype !== 'f32' && w.dtype !== 'f16') fail(`unsupported weight dtype ${String(w.dtype)}`);
+  if (w.shape.length !== 2 || w.shape[0] !== N || w.shape[1] !== K) fail(`weight shape [${w.shape.join(', ')}] is not [N, K] = [${N}, ${K}]`);
+  if (w.dtype === 'f16' && K % 2 !== 0) fail('packed f16 weights need an even K');
+  // The kernels index with u32; keep every flat index below 2^32.
+  if ((row0 + M) * K >= 2 ** 32 || N * K >= 2 ** 32 || M * N >= 2 ** 32) fail('a flat index would overflow u32');
+  const layout: MatmulLayout = {
+    xBytes: (row0 + M) * K * 4,
+    wBytes: N * K * BYTES_PER_WEIGHT[w.dtype],
+    outBytes: M * N * 4,
+    biasBytes: N * 4,
+    row0,
+  };
+  const sized: [string, GPUBuffer | undefined, number][] = [
+    ['x', args.x, layout.xBytes],
+    ['w', w.buffer, layout.wBytes],
+    ['out', args.out, layout.outBytes],
+    ['bias', args.bias, layout.biasBytes],
+  ];
+  const maxBinding = ctx.device.limits.maxStorageBufferBindingSize;
+  for (const [name, buffer, bytes] of sized) {
+    if (!buffer) continue;
+    if (buffer.size < bytes) fail(`${name} buffer holds ${buffer.size} bytes, needs ${bytes}`);
+    if (bytes > maxBinding) fail(`${name} needs ${bytes} bytes in one binding; the device allows ${maxBinding}`);
+  }
+  // WebGPU forbids a writable binding aliasing another binding of the same dispatch.
+  if (args.out === args.x || args.out === w.buffer || args.out === args.bias) fail('out must not alias x, w or bias');
+  return layout;
+}
+
+/** Number workgroups 0..total-1 over x, spilling into y past maxComputeWorkgroupsPerDimension. */
+function spreadGroups(ctx: KernelContext, total: number): [number, number] {
+  const maxDim = ctx.device.limits.maxComputeWorkgroupsPerDimension;
+  const gx = Math.min(total, maxDim);
+  const gy = Math.ceil(total / gx);
+  if (gy > maxDim) throw new InvalidRequestError(`matmul: ${total} workgroups exceed the device grid`, { total, maxDim });
+  return [gx, gy];
+}
+
+/** out[M, N] = x[M, K] Wᵀ (+ bias), with the kernel chosen by M. */
+export function encodeMatmul(ctx: KernelContext, encoder: GPUCommandEncoder, args: MatmulArgs, transients: GPUBuffer[]): void {
+  encodeMatmulWith(ctx, encoder, args, transients, chooseMatmulKernel(args.M));
+}
+
+/**
+ * encodeMatmul with an explicit kernel. Either kernel is correct for any M (the vec kernel loops
+ * over row blocks); tests use this to check that both give bitwise-equal rows.
+ */
+export function encodeMatmulWith(
+  ctx: KernelContext,
+  encoder: GPUCommandEncoder,
+  args: MatmulArgs,
+  transients: GPUBuffer[],
+  kernel: MatmulKernel,
+): void {
+  const layout = validateMatmul(ctx, args);
+  const { M, N, K, w } = args;
+  const weights = WEIGHT_VARIANTS[w.dtype];
+  let pipeline: GPUComputePipeline;
+  let tilesN: number;
+  let tilesM: number;
+  if (kernel === 'tiled') {
+    pipeline = ctx.pipelines.get(MATMUL_TILED, weights);
+    tilesN = Math.ceil(N / TILED_TILE_N);
+    tilesM = Math.ceil(M / TILED_TILE_M);
+  } else {
+    const rows = vecRows(M);
+    pipeline = ctx.pipelines.get(MATMUL_VEC, { ...weights, constants: { ROWS: rows } });
+    tilesN = Math.ceil(N / VEC_TILE_N);
+    tilesM = Math.ceil(M / rows);
+  }
+  const total = tilesN * tilesM;
+  const [gx, gy] = spreadGroups(ctx, total);
+  const bindings: Binding[] = [
+    { buffer: args.x, size: layout.xBytes },
+    { buffer: w.buffer, size: layout.wBytes },
+    // Without a bias the kernel never reads binding 2, but the pipeline layout still has it:
+    // bind x there (read-only aliasing is allowed) rather than allocate a dummy buffer.
+    args.bias ? { buffer: args.bias, size: layout.biasBytes } : { buffer: args.x, size: layout.xBytes },
+    { buffer: args.out, size: layout.outBytes },
+  ];
+  const uniforms = new Uint32Array([M, N, K, layout.row0, tilesN, gx, args.bias ? 1 : 0, total]);
+  const label = `${args.label ?? 'matmul'}:${kernel}:${w.dtype}`;
+  dispatch(ctx, encoder, pipeline, label, bindings, [gx, gy], uniforms, transients);
+}
