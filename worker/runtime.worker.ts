@@ -1,28 +1,41 @@
 /**
- * Composition root inside the dedicated Web Worker: builds the adapters and exposes them to the
- * page with Comlink. For now the model runs on the CPU reference backend; the WebGPU backend
- * and the batch engine plug in here behind the same surface.
+ * Composition root inside the dedicated Web Worker: builds the adapters (WebGPU backend,
+ * tokenizer) and exposes them to the page with Comlink.
  */
-import { expose } from 'comlink';
+import { expose, transfer } from 'comlink';
 import { installErrorTransfer } from '../src/client/comlink-errors.ts';
-import type { GenerateReply, GpuInfo, LoadedModelInfo, PromptInput, RuntimeApi } from '../src/client/runtime-api.ts';
+import type { GenerateOptions, GenerateReply, GpuInfo, LoadedModelInfo, PromptInput, RuntimeApi } from '../src/client/runtime-api.ts';
 import { InvalidRequestError, ModelNotFoundError } from '../src/domain/errors.ts';
 import { validateTokenIds } from '../src/domain/values.ts';
 import type { LoadProgress, ModelDescriptor } from '../src/ports/inbound.ts';
 import type { ChatMessage } from '../src/ports/outbound.ts';
-import { loadCpuModel, type LoadedCpuModel } from '../src/adapters/cpu/index.ts';
+import { BlockPool } from '../src/domain/block-pool.ts';
+import { validateSampling } from '../src/domain/sampling.ts';
+import { generateBatch } from '../src/application/batch-generate.ts';
 import { FetchModelSource } from '../src/adapters/http/fetch-model-source.ts';
 import { HfTokenizer } from '../src/adapters/tokenizer/index.ts';
+import { createGpuContext, type GpuContext } from '../src/adapters/webgpu/device.ts';
+import { WebGpuBackend } from '../src/adapters/webgpu/webgpu-backend.ts';
 
 installErrorTransfer();
 
 interface Loaded {
   readonly descriptor: ModelDescriptor;
-  readonly cpu: LoadedCpuModel;
+  readonly backend: WebGpuBackend;
+  readonly pool: BlockPool;
   readonly tokenizer: HfTokenizer;
 }
 
 let current: Loaded | null = null;
+let gpuContext: Promise<GpuContext> | null = null;
+
+function gpu(): Promise<GpuContext> {
+  gpuContext ??= createGpuContext().catch((e: unknown) => {
+    gpuContext = null;
+    throw e;
+  });
+  return gpuContext;
+}
 
 function requireModel(): Loaded {
   if (!current) throw new ModelNotFoundError('No model is loaded; call loadModel first');
@@ -40,7 +53,7 @@ function splitSource(source: string): { localModelPath: string; modelId: string 
 function promptIds(loaded: Loaded, prompt: PromptInput): number[] {
   const given = [prompt.text, prompt.chat, prompt.ids].filter((p) => p !== undefined).length;
   if (given !== 1) throw new InvalidRequestError('give exactly one of text, chat or ids');
-  if (prompt.ids) return [...validateTokenIds(prompt.ids, loaded.cpu.config.vocabSize)];
+  if (prompt.ids) return [...validateTokenIds(prompt.ids, loaded.backend.vocabSize)];
   if (prompt.chat) return loaded.tokenizer.applyChatTemplate(prompt.chat);
   return loaded.tokenizer.encode(prompt.text ?? '');
 }
@@ -54,10 +67,12 @@ const api: RuntimeApi = {
 
   async loadModel(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void): Promise<LoadedModelInfo> {
     const files = new FetchModelSource(descriptor.source, onProgress);
-    const cpu = await loadCpuModel(files);
+    const context = await gpu();
     const tokenizer = await HfTokenizer.load({ ...splitSource(descriptor.source), files });
-    current = { descriptor, cpu, tokenizer };
-    const c = cpu.config;
+    const backend = await WebGpuBackend.load(context, files, { modelId: descriptor.id });
+    current?.backend.dispose();
+    current = { descriptor, backend, pool: new BlockPool(backend.totalBlocks), tokenizer };
+    const c = backend.config;
     return {
       id: descriptor.id,
       architecture: c.architecture,
@@ -81,22 +96,26 @@ const api: RuntimeApi = {
     return { text: tokenizer.renderChat(messages), ids: tokenizer.applyChatTemplate(messages) };
   },
 
-  async generate(prompt: PromptInput, maxTokens: number, onToken?: (id: number, text: string) => void): Promise<GenerateReply> {
+  async generate(prompt: PromptInput, maxTokens: number, onToken?: (id: number, text: string) => void, options: GenerateOptions = {}): Promise<GenerateReply> {
     const loaded = requireModel();
     if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new InvalidRequestError('maxTokens must be a positive integer', { maxTokens });
     const ids = promptIds(loaded, prompt);
+    const sampling = validateSampling(options.sampling);
     const started = performance.now();
-    const eos = loaded.tokenizer.eosTokenIds();
-    const { tokens } = loaded.cpu.model.generateGreedy(ids, maxTokens, { eosTokenIds: eos });
-    if (onToken) for (const t of tokens) await onToken(t, loaded.tokenizer.decode([t]));
-    const last = tokens[tokens.length - 1];
-    return {
+    const eos = options.ignoreEos ? [] : loaded.tokenizer.eosTokenIds();
+    const [result] = await generateBatch(loaded.backend, loaded.pool, [{ promptIds: ids, maxTokens, sampling, eosTokenIds: eos }], {
+      returnLogits: options.returnLogits,
+    });
+    if (onToken) for (const t of result.tokens) await onToken(t, loaded.tokenizer.decode([t]));
+    const reply: GenerateReply = {
       promptIds: ids,
-      tokenIds: tokens,
-      text: loaded.tokenizer.decode(tokens, { skipSpecialTokens: true }),
-      finishReason: last !== undefined && eos.includes(last) ? 'stop' : 'length',
+      tokenIds: result.tokens,
+      text: loaded.tokenizer.decode(result.tokens, { skipSpecialTokens: true }),
+      finishReason: result.finishReason,
       elapsedMs: performance.now() - started,
+      ...(options.returnLogits ? { logits: result.logits } : {}),
     };
+    return options.returnLogits ? transfer(reply, result.logits.map((l) => l.buffer as ArrayBuffer)) : reply;
   },
 };
 

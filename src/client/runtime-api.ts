@@ -24,12 +24,21 @@ export interface PromptInput {
   readonly ids?: readonly number[];
 }
 
+export interface GenerateOptions {
+  readonly sampling?: { readonly temperature?: number; readonly topK?: number; readonly topP?: number; readonly seed?: number };
+  /** Return each step's logits (transferred, not copied). */
+  readonly returnLogits?: boolean;
+  /** Generate exactly maxTokens tokens (tests, benchmarks). */
+  readonly ignoreEos?: boolean;
+}
+
 export interface GenerateReply {
   readonly promptIds: readonly number[];
   readonly tokenIds: readonly number[];
   readonly text: string;
   readonly finishReason: 'stop' | 'length';
   readonly elapsedMs: number;
+  readonly logits?: readonly Float32Array[];
 }
 
 /**
@@ -42,5 +51,10 @@ export interface RuntimeApi {
   tokenize(text: string): Promise<number[]>;
   detokenize(ids: readonly number[]): Promise<string>;
   renderChat(messages: readonly ChatMessage[]): Promise<{ text: string; ids: number[] }>;
-  generate(prompt: PromptInput, maxTokens: number, onToken?: (tokenId: number, text: string) => void): Promise<GenerateReply>;
+  generate(
+    prompt: PromptInput,
+    maxTokens: number,
+    onToken?: (tokenId: number, text: string) => void,
+    options?: GenerateOptions,
+  ): Promise<GenerateReply>;
 }

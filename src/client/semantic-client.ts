@@ -1,6 +1,6 @@
 import { proxy, releaseProxy, wrap, type Remote } from 'comlink';
 import { installErrorTransfer } from './comlink-errors.ts';
-import type { GenerateReply, GpuInfo, LoadedModelInfo, PromptInput, RuntimeApi } from './runtime-api.ts';
+import type { GenerateOptions, GenerateReply, GpuInfo, LoadedModelInfo, PromptInput, RuntimeApi } from './runtime-api.ts';
 import type { LoadProgress, ModelDescriptor } from '../ports/inbound.ts';
 import type { ChatMessage } from '../ports/outbound.ts';
 
@@ -44,8 +44,13 @@ export class SemanticClient {
     return this.remote.renderChat(messages);
   }
 
-  generate(prompt: PromptInput, maxTokens: number, onToken?: (tokenId: number, text: string) => void): Promise<GenerateReply> {
-    return this.remote.generate(prompt, maxTokens, onToken ? proxy(onToken) : undefined);
+  generate(
+    prompt: PromptInput,
+    maxTokens: number,
+    onToken?: (tokenId: number, text: string) => void,
+    options?: GenerateOptions,
+  ): Promise<GenerateReply> {
+    return this.remote.generate(prompt, maxTokens, onToken ? proxy(onToken) : undefined, options);
   }
 
   terminate(): void {

@@ -40,6 +40,9 @@ async function create(): Promise<TestGpu> {
       try {
         record(encoder, transients);
         device.queue.submit([encoder.finish()]);
+      } catch (e) {
+        await device.popErrorScope();
+        throw e;
       } finally {
         for (const t of transients) buffers.release(t);
       }
