@@ -1,0 +1,208 @@
+// Paged causal grouped-query attention with an online softmax, for decode and chunked prefill
+// alike: query token t (sequence s, absolute position p) attends to keys at positions 0..p of s,
+// read through s's block table.
+//
+// Layout:
+//   q, out:         f32 [n_tokens, n_heads, head_dim] (q after RoPE)
+//   k_pool, v_pool: f32 [block, token_in_block, n_kv_heads, head_dim]
+//   token_seq:      u32 [n_tokens], sequence of each query token
+//   token_pos:      u32 [n_tokens], absolute position of each query token
+//   block_tables:   u32, all sequences' block tables concatenated
+//   table_offsets:  u32 [n_seqs], start of each sequence's table in block_tables
+// Key position `pos` of sequence s lives in slot
+//   block_tables[table_offsets[s] + pos / block_tokens] * block_tokens + pos % block_tokens.
+// Query head h reads kv head h / group_size (group_size = n_heads / n_kv_heads).
+//
+// Dispatch: x = ceil(n_tokens / tokens_per_group), y = n_kv_heads * head_chunks. A workgroup
+// serves tokens_per_group consecutive tokens x heads_per_group heads of one kv head
+// (tokens_per_group * heads_per_group <= SLOTS). Its tokens are grouped by sequence ("segments");
+// for each segment the K/V tiles are loaded once into workgroup memory and shared by every query
+// of that sequence (the prefill win; GQA heads share them in decode too).
+//
+// Determinism (the reason this is ONE kernel): a query's result depends only on its own q and on
+// the keys at positions 0..p. Keys are visited in position order in tiles of TILE positions
+// aligned to position 0, independent of block_tokens and of where the blocks sit; each query is
+// owned by LANES threads whose split of work is fixed (lane j % LANES scores key j, lane d % LANES
+// accumulates dim d), and every lane runs the same sequence of f32 operations for that query no
+// matter how many other tokens, heads or sequences share the workgroup or the dispatch. So greedy
+// decoding is bitwise the same alone or batched, paged or dense, as decode or inside a chunk.
+// TILE and LANES are part of the numerics: changing them changes results (not correctness).
+
+const TILE: u32 = 16u;
+const LANES: u32 = 8u;
+const SLOTS: u32 = 16u;
+const WG: u32 = 128u; // SLOTS * LANES
+const MAX_HEAD_DIM: u32 = 128u;
+const DIMS_PER_LANE: u32 = 16u; // MAX_HEAD_DIM / LANES
+
+struct Params {
+  n_tokens: u32,
+  n_seqs: u32,
+  n_heads: u32,
+  n_kv_heads: u32,
+  head_dim: u32,
+  block_tokens: u32,
+  tokens_per_group: u32,
+  heads_per_group: u32,
+  group_size: u32,
+  head_chunks: u32,
+  scale: f32,
+  _pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k_pool: array<f32>;
+@group(0) @binding(2) var<storage, read> v_pool: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> token_seq: array<u32>;
+@group(0) @binding(5) var<storage, read> token_pos: array<u32>;
+@group(0) @binding(6) var<storage, read> block_tables: array<u32>;
+@group(0) @binding(7) var<storage, read> table_offsets: array<u32>;
+@group(0) @binding(8) var<uniform> params: Params;
+
+// 8 + 8 + 8 + 1 KiB: fits the 32 KiB that desktop adapters and SwiftShader give (checked in TS).
+var<workgroup> k_tile: array<f32, TILE * MAX_HEAD_DIM>;
+var<workgroup> v_tile: array<f32, TILE * MAX_HEAD_DIM>;
+var<workgroup> q_tile: array<f32, SLOTS * MAX_HEAD_DIM>;
+var<workgroup> scores: array<f32, SLOTS * TILE>;
+var<workgroup> tok_seq: array<u32, SLOTS>;
+var<workgroup> tok_pos: array<u32, SLOTS>;
+var<workgroup> tok_done: array<u32, SLOTS>;
+var<workgroup> seg_found: u32;
+var<workgroup> seg_seq: u32;
+var<workgroup> seg_last: u32;
+
+@compute @workgroup_size(128)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let hd = params.head_dim;
+  let tb = params.tokens_per_group;
+  let hb = params.heads_per_group;
+  let t0 = wid.x * tb;
+  let kvh = wid.y / params.head_chunks;
+  let chunk = wid.y % params.head_chunks;
+
+  // This thread's query: slot -> (token, head); lane -> its share of the query's work.
+  let slot = lid / LANES;
+  let lane = lid % LANES;
+  let t_local = slot / hb;
+  let head_in_group = chunk * hb + slot % hb;
+  let token = t0 + t_local;
+  let valid = t_local < tb && token < params.n_tokens && head_in_group < params.group_size;
+  let head = kvh * params.group_size + head_in_group;
+  let row = (token * params.n_heads + head) * hd;
+  var my_seq = 0u;
+  var my_pos = 0u;
+  if (valid) {
+    my_seq = token_seq[token];
+    my_pos = token_pos[token];
+    for (var d = lane; d < hd; d += LANES) { q_tile[slot * MAX_HEAD_DIM + d] = q[row + d]; }
+  }
+  if (lid < SLOTS) {
+    let t = t0 + lid;
+    let present = lid < tb && t < params.n_tokens;
+    tok_done[lid] = select(1u, 0u, present);
+    if (present) {
+      tok_seq[lid] = token_seq[t];
+      tok_pos[lid] = token_pos[t];
+    }
+  }
+  workgroupBarrier();
+
+  // Online softmax state of this thread's query (every lane keeps identical m and l).
+  var m = 0.0;
+  var l = 0.0;
+  var acc: array<f32, DIMS_PER_LANE>;
+
+  for (var iter = 0u; iter < SLOTS; iter++) {
+    // Thread 0 picks the next sequence among the group's tokens and the last position any of
+    // them needs; the rest wait on the uniform load (which is also the barrier).
+    if (lid == 0u) {
+      var found = 0u;
+      var seq = 0u;
+      var last = 0u;
+      for (var i = 0u; i < SLOTS; i++) {
+        if (tok_done[i] == 0u) {
+          if (found == 0u) {
+            found = 1u;
+            seq = tok_seq[i];
+            last = tok_pos[i];
+          }
+          if (tok_seq[i] == seq) {
+            last = max(last, tok_pos[i]);
+            tok_done[i] = 1u;
+          }
+        }
+      }
+      seg_found = found;
+      seg_seq = seq;
+      seg_last = last;
+    }
+    if (workgroupUniformLoad(&seg_found) == 0u) { break; }
+    let seq = workgroupUniformLoad(&seg_seq);
+    let last = workgroupUniformLoad(&seg_last);
+    let table_base = table_offsets[seq];
+    let in_seg = valid && my_seq == seq;
+
+    // Counting tiles (not positions) cannot wrap around even for a bogus position near 2^32.
+    let n_tiles = last / TILE + 1u;
+    for (var tile = 0u; tile < n_tiles; tile++) {
+      let start = tile * TILE;
+      // Gather the tile's keys and values (positions start.. up to last) from their blocks.
+      for (var e = lid; e < TILE * hd; e += WG) {
+        let j = e / hd;
+        let pos = start + j;
+        if (pos <= last) {
+          let block = block_tables[table_base + pos / params.block_tokens];
+          let slot_id = block * params.block_tokens + pos % params.block_tokens;
+          let src = (slot_id * params.n_kv_heads + kvh) * hd + e % hd;
+          k_tile[e] = k_pool[src];
+          v_tile[e] = v_pool[src];
+        }
+      }
+      workgroupBarrier();
+
+      // Keys this query sees in the tile: start..min(start + TILE - 1, p).
+      let live = in_seg && start <= my_pos;
+      var n = 0u;
+      if (live) { n = min(TILE, my_pos + 1u - start); }
+      for (var j = lane; j < n; j += LANES) {
+        var dot = 0.0;
+        for (var d = 0u; d < hd; d++) { dot += q_tile[slot * MAX_HEAD_DIM + d] * k_tile[j * hd + d]; }
+        scores[slot * TILE + j] = dot * params.scale;
+      }
+      workgroupBarrier();
+
+      if (live) {
+        var tile_max = scores[slot * TILE];
+        for (var j = 1u; j < n; j++) { tile_max = max(tile_max, scores[slot * TILE + j]); }
+        // The first tile starts the state; no -inf needed (WGSL may not honour infinities).
+        var m_new = tile_max;
+        var corr = 0.0;
+        if (start > 0u) {
+          m_new = max(m, tile_max);
+          corr = exp(m - m_new);
+        }
+        l = l * corr;
+        for (var i = 0u; i < DIMS_PER_LANE; i++) { acc[i] = acc[i] * corr; }
+        for (var j = 0u; j < n; j++) {
+          let pj = exp(scores[slot * TILE + j] - m_new);
+          l = l + pj;
+          for (var i = 0u; i < DIMS_PER_LANE; i++) {
+            let d = lane + i * LANES;
+            if (d < hd) { acc[i] = acc[i] + pj * v_tile[j * hd + d]; }
+          }
+        }
+        m = m_new;
+      }
+      // The next tile overwrites k_tile, v_tile and scores.
+      workgroupBarrier();
+    }
+
+    if (in_seg) {
+      for (var i = 0u; i < DIMS_PER_LANE; i++) {
+        let d = lane + i * LANES;
+        if (d < hd) { out[row + d] = acc[i] / l; }
+      }
+    }
+  }
+}

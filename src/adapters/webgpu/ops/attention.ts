@@ -1,0 +1,215 @@
+import kvWriteWgsl from '../kernels/kv_write.wgsl?raw';
+import pagedAttentionWgsl from '../kernels/paged_attention.wgsl?raw';
+import { InvalidRequestError } from '../../../domain/errors.ts';
+import { dispatch, type KernelContext } from '../dispatch.ts';
+import type { KernelSource } from '../pipelines.ts';
+import { grid1d } from './elementwise.ts';
+
+export const KV_WRITE: KernelSource = { name: 'kv_write', code: kvWriteWgsl };
+export const PAGED_ATTENTION: KernelSource = { name: 'paged_attention', code: pagedAttentionWgsl };
+
+/** Constants of paged_attention.wgsl that the host must respect (they are not shapes). */
+export const ATTENTION_MAX_HEAD_DIM = 128;
+/** Queries (token x head) one workgroup holds. */
+const SLOTS = 16;
+/** Workgroup memory the kernel declares: K, V tiles (16 x 128), queries (16 x 128), scores (16 x 16), bookkeeping. */
+const WORKGROUP_BYTES = (16 * 128 * 2 + 16 * 128 + 16 * 16) * 4 + 3 * 16 * 4 + 3 * 4;
+
+export interface KvWriteArgs {
+  /** New keys/values [nTokens, nKvHeads, headDim] f32 (keys after RoPE). */
+  readonly k: GPUBuffer;
+  readonly v: GPUBuffer;
+  /** Pools [block, tokenInBlock, nKvHeads, headDim] f32 of one layer. */
+  readonly kPool: GPUBuffer;
+  readonly vPool: GPUBuffer;
+  /** u32 [nTokens]: destination slot (blockId * blockTokens + offset) of each token. */
+  readonly slots: GPUBuffer;
+  readonly nTokens: number;
+  readonly nKvHeads: number;
+  readonly headDim: number;
+}
+
+export interface PagedAttentionArgs {
+  /** [nTokens, nHeads, headDim] f32, after RoPE. */
+  readonly q: GPUBuffer;
+  readonly kPool: GPUBuffer;
+  readonly vPool: GPUBuffer;
+  /** [nTokens, nHeads, headDim] f32. */
+  readonly out: GPUBuffer;
+  /** u32 [nTokens]: which sequence each query token belongs to. */
+  readonly tokenSeq: GPUBuffer;
+  /** u32 [nTokens]: absolute position of each query token. */
+  readonly tokenPos: GPUBuffer;
+  /** u32: all sequences' block tables concatenated. */
+  readonly blockTables: GPUBuffer;
+  /** u32 [nSeqs]: where each sequence's table starts in blockTables. */
+  readonly tableOffsets: GPUBuffer;
+  readonly nTokens: number;
+  readonly nSeqs: number;
+  readonly nHeads: number;
+  readonly nKvHeads: number;
+  readonly headDim: number;
+  readonly blockTokens: number;
+  /** 1 / sqrt(headDim) for Llama. */
+  readonly scale: number;
+}
+
+function requireCount(name: string, value: number, min: number): void {
+  if (!Number.isInteger(value) || value < min || value > 0xffffffff) {
+    throw new InvalidRequestError(`${name} must be an integer >= ${min}, got ${value}`, { name, value });
+  }
+}
+
+function requireBytes(name: string, buffer: GPUBuffer, bytes: number): void {
+  if (buffer.size < bytes) {
+    throw new InvalidRequestError(`${name} holds ${buffer.size} bytes, needs ${bytes}`, { name, size: buffer.size, bytes });
+  }
+}
+
+/** A buffer bound read_write may not be bound again in the same dispatch (WebGPU usage rule). */
+function requireDistinct(name: string, written: GPUBuffer, others: Readonly<Record<string, GPUBuffer>>): void {
+  for (const [other, buffer] of Object.entries(others)) {
+    if (buffer === written) {
+      throw new InvalidRequestError(`${name} and ${other} must be different buffers`, { name, other });
+    }
+  }
+}
+
+function requireHeadDim(headDim: number): void {
+  requireCount('headDim', headDim, 1);
+  if (headDim > ATTENTION_MAX_HEAD_DIM) {
+    throw new InvalidRequestError(`headDim ${headDim} exceeds the kernel's maximum ${ATTENTION_MAX_HEAD_DIM}`, { headDim });
+  }
+}
+
+/**
+ * Scatter nTokens new keys and values into their pool slots. A slot beyond the pool is skipped
+ * on the device (its contents cannot be checked here without a readback).
+ */
+export function encodeKvWrite(ctx: KernelContext, encoder: GPUCommandEncoder, a: KvWriteArgs, transients: GPUBuffer[]): void {
+  requireCount('nTokens', a.nTokens, 0);
+  requireCount('nKvHeads', a.nKvHeads, 1);
+  requireHeadDim(a.headDim);
+  const row = a.nKvHeads * a.headDim;
+  const n = a.nTokens * row;
+  requireBytes('k', a.k, n * 4);
+  requireBytes('v', a.v, n * 4);
+  requireBytes('slots', a.slots, a.nTokens * 4);
+  requireDistinct('kPool', a.kPool, { vPool: a.vPool, k: a.k, v: a.v, slots: a.slots });
+  requireDistinct('vPool', a.vPool, { k: a.k, v: a.v, slots: a.slots });
+  const poolSlots = Math.floor(Math.min(a.kPool.size, a.vPool.size) / (row * 4));
+  if (poolSlots < 1) {
+    throw new InvalidRequestError('KV pools hold no slot of this shape', { kPool: a.kPool.size, vPool: a.vPool.size, row });
+  }
+  if (n === 0) return;
+  const { groups, strideX } = grid1d(ctx, n);
+  if (groups[1] > ctx.device.limits.maxComputeWorkgroupsPerDimension) {
+    throw new InvalidRequestError(`kv write of ${n} elements exceeds the dispatch grid`, { n });
+  }
+  dispatch(
+    ctx,
+    encoder,
+    ctx.pipelines.get(KV_WRITE),
+    'kv_write',
+    [a.k, a.v, a.kPool, a.vPool, a.slots],
+    groups,
+    new Uint32Array([n, row, Math.min(poolSlots, 0xffffffff), strideX]),
+    transients,
+  );
+}
+
+/** How a dispatch is cut into workgroups; does not change any query's arithmetic. */
+export function attentionGrid(nTokens: number, nSeqs: number, nHeads: number, nKvHeads: number): {
+  tokensPerGroup: number;
+  headsPerGroup: number;
+  headChunks: number;
+  groups: [number, number];
+} {
+  const groupSize = nHeads / nKvHeads;
+  const headsPerGroup = Math.min(groupSize, SLOTS);
+  const headChunks = Math.ceil(groupSize / headsPerGroup);
+  // Tokens of one sequence share K/V tiles inside a workgroup; tokens of different sequences in
+  // one workgroup run one after another. So pack about as many tokens as a sequence brings:
+  // one per workgroup for pure decode (parallelism), up to the slot limit for prefill chunks.
+  const perSeq = Math.max(1, Math.floor(nTokens / Math.max(1, nSeqs)));
+  const tokensPerGroup = Math.max(1, Math.min(Math.floor(SLOTS / headsPerGroup), perSeq));
+  return { tokensPerGroup, headsPerGroup, headChunks, groups: [Math.ceil(nTokens / tokensPerGroup), nKvHeads * headChunks] };
+}
+
+/**
+ * Causal paged attention of nTokens query tokens (decode tokens and prefill chunks, of any
+ * sequences, in any order). The new tokens' K/V must already be in the pool (encodeKvWrite).
+ * A query's output is bitwise independent of the batch, the block size and block placement.
+ */
+export function encodePagedAttention(ctx: KernelContext, encoder: GPUCommandEncoder, a: PagedAttentionArgs, transients: GPUBuffer[]): void {
+  requireCount('nTokens', a.nTokens, 0);
+  requireCount('nSeqs', a.nSeqs, 1);
+  requireCount('nHeads', a.nHeads, 1);
+  requireCount('nKvHeads', a.nKvHeads, 1);
+  requireHeadDim(a.headDim);
+  requireCount('blockTokens', a.blockTokens, 1);
+  if ((a.blockTokens & (a.blockTokens - 1)) !== 0) {
+    throw new InvalidRequestError(`blockTokens ${a.blockTokens} is not a power of two`, { blockTokens: a.blockTokens });
+  }
+  if (a.nHeads % a.nKvHeads !== 0) {
+    throw new InvalidRequestError('nHeads must be a multiple of nKvHeads', { nHeads: a.nHeads, nKvHeads: a.nKvHeads });
+  }
+  if (!Number.isFinite(a.scale) || a.scale <= 0) {
+    throw new InvalidRequestError(`scale must be a positive finite number, got ${a.scale}`, { scale: a.scale });
+  }
+  const qBytes = a.nTokens * a.nHeads * a.headDim * 4;
+  requireBytes('q', a.q, qBytes);
+  requireBytes('out', a.out, qBytes);
+  requireBytes('tokenSeq', a.tokenSeq, a.nTokens * 4);
+  requireBytes('tokenPos', a.tokenPos, a.nTokens * 4);
+  requireBytes('tableOffsets', a.tableOffsets, a.nSeqs * 4);
+  requireBytes('blockTables', a.blockTables, 4);
+  const blockBytes = a.blockTokens * a.nKvHeads * a.headDim * 4;
+  requireBytes('kPool', a.kPool, blockBytes);
+  requireBytes('vPool', a.vPool, blockBytes);
+  requireDistinct('out', a.out, {
+    q: a.q,
+    kPool: a.kPool,
+    vPool: a.vPool,
+    tokenSeq: a.tokenSeq,
+    tokenPos: a.tokenPos,
+    blockTables: a.blockTables,
+    tableOffsets: a.tableOffsets,
+  });
+  const limits = ctx.device.limits;
+  if (limits.maxComputeWorkgroupStorageSize < WORKGROUP_BYTES) {
+    throw new InvalidRequestError('the device has too little workgroup memory for paged attention', {
+      needed: WORKGROUP_BYTES,
+      limit: limits.maxComputeWorkgroupStorageSize,
+    });
+  }
+  if (a.nTokens === 0) return;
+  const grid = attentionGrid(a.nTokens, a.nSeqs, a.nHeads, a.nKvHeads);
+  if (grid.groups[0] > limits.maxComputeWorkgroupsPerDimension || grid.groups[1] > limits.maxComputeWorkgroupsPerDimension) {
+    throw new InvalidRequestError('paged attention dispatch exceeds the workgroup grid limit', { groups: grid.groups });
+  }
+  const uniforms = new ArrayBuffer(48);
+  new Uint32Array(uniforms, 0, 10).set([
+    a.nTokens,
+    a.nSeqs,
+    a.nHeads,
+    a.nKvHeads,
+    a.headDim,
+    a.blockTokens,
+    grid.tokensPerGroup,
+    grid.headsPerGroup,
+    a.nHeads / a.nKvHeads,
+    grid.headChunks,
+  ]);
+  new Float32Array(uniforms, 40, 1)[0] = a.scale;
+  dispatch(
+    ctx,
+    encoder,
+    ctx.pipelines.get(PAGED_ATTENTION),
+    'paged_attention',
+    [a.q, a.kPool, a.vPool, a.out, a.tokenSeq, a.tokenPos, a.blockTables, a.tableOffsets],
+    grid.groups,
+    uniforms,
+    transients,
+  );
+}
