@@ -1,0 +1,72 @@
+import { InvalidRequestError } from '../src/domain/errors.ts';
+
+/** Parsed `semantic generate` options. */
+export interface GenerateArgs {
+  readonly model: string;
+  readonly prompt?: string;
+  readonly promptIds?: number[];
+  readonly chat?: string;
+  readonly maxTokens: number;
+  readonly temperature: number;
+  readonly topK: number;
+  readonly topP: number;
+  readonly seed: number;
+  readonly json: boolean;
+  readonly dumpLogits?: string;
+  readonly blockTokens: number;
+}
+
+const FLAGS = new Set(['--json']);
+const VALUED = new Set([
+  '--model', '--prompt', '--prompt-ids', '--chat', '--max-tokens', '--temperature', '--top-k', '--top-p', '--seed', '--dump-logits', '--block-tokens',
+]);
+
+function num(raw: string | undefined, flag: string, fallback: number, integer = false): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new InvalidRequestError(`${flag} expects a number, got ${raw}`, { flag });
+  return n;
+}
+
+function parseIds(raw: string): number[] {
+  const ids = raw.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  if (ids.length === 0 || ids.some((n) => !Number.isInteger(n) || n < 0)) {
+    throw new InvalidRequestError('--prompt-ids expects comma-separated non-negative integers', { raw });
+  }
+  return ids;
+}
+
+export function parseGenerateArgs(argv: readonly string[]): GenerateArgs {
+  const values = new Map<string, string>();
+  const flags = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (FLAGS.has(a)) flags.add(a);
+    else if (VALUED.has(a)) {
+      if (i + 1 >= argv.length) throw new InvalidRequestError(`${a} needs a value`, { flag: a });
+      values.set(a, argv[++i]);
+    } else throw new InvalidRequestError(`unknown argument ${a}`, { argument: a });
+  }
+  const model = values.get('--model');
+  if (!model) throw new InvalidRequestError('--model <dir> is required');
+  const inputs = ['--prompt', '--prompt-ids', '--chat'].filter((f) => values.has(f));
+  if (inputs.length !== 1) throw new InvalidRequestError('give exactly one of --prompt, --prompt-ids or --chat');
+  return {
+    model,
+    prompt: values.get('--prompt'),
+    promptIds: values.has('--prompt-ids') ? parseIds(values.get('--prompt-ids') ?? '') : undefined,
+    chat: values.get('--chat'),
+    maxTokens: num(values.get('--max-tokens'), '--max-tokens', 32, true),
+    temperature: num(values.get('--temperature'), '--temperature', 0),
+    topK: num(values.get('--top-k'), '--top-k', 0, true),
+    topP: num(values.get('--top-p'), '--top-p', 1),
+    seed: num(values.get('--seed'), '--seed', 0, true),
+    json: flags.has('--json'),
+    dumpLogits: values.get('--dump-logits'),
+    blockTokens: num(values.get('--block-tokens'), '--block-tokens', 16, true),
+  };
+}
+
+export const USAGE = `usage: semantic generate --model <dir> (--prompt <text> | --prompt-ids 1,2,3 | --chat <text>)
+         [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
+         [--block-tokens B] [--json] [--dump-logits <file.safetensors>]`;

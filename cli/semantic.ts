@@ -1,0 +1,91 @@
+/**
+ * Composition root for Node: the `semantic` CLI. Runs the WebGPU backend through Dawn.
+ */
+import { writeFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { errorToPlain, InvalidRequestError } from '../src/domain/errors.ts';
+import { BlockPool } from '../src/domain/block-pool.ts';
+import { validateSampling } from '../src/domain/sampling.ts';
+import { validateTokenIds } from '../src/domain/values.ts';
+import { generateBatch } from '../src/application/batch-generate.ts';
+import { nodeGpu } from '../src/adapters/node/dawn.ts';
+import { FsModelSource } from '../src/adapters/node/hf-folder.ts';
+import { serializeSafetensors } from '../src/adapters/safetensors/index.ts';
+import { HfTokenizer } from '../src/adapters/tokenizer/index.ts';
+import { createGpuContext } from '../src/adapters/webgpu/device.ts';
+import { WebGpuBackend } from '../src/adapters/webgpu/webgpu-backend.ts';
+import { parseGenerateArgs, USAGE, type GenerateArgs } from './args.ts';
+
+function promptIds(args: GenerateArgs, tokenizer: HfTokenizer, vocab: number): number[] {
+  if (args.promptIds) return [...validateTokenIds(args.promptIds, vocab)];
+  if (args.chat !== undefined) return tokenizer.applyChatTemplate([{ role: 'user', content: args.chat }]);
+  const ids = tokenizer.encode(args.prompt ?? '');
+  if (ids.length === 0) throw new InvalidRequestError('the prompt encodes to no tokens');
+  return ids;
+}
+
+function dumpLogits(file: string, rows: readonly Float32Array[], vocab: number): void {
+  const data = new Float32Array(rows.length * vocab);
+  rows.forEach((r, i) => data.set(r, i * vocab));
+  const bytes = serializeSafetensors({ logits: { dtype: 'F32', shape: [rows.length, vocab], data } }, { format: 'semantic-logits', steps: String(rows.length) });
+  writeFileSync(file, bytes);
+}
+
+async function generate(args: GenerateArgs): Promise<void> {
+  const t0 = performance.now();
+  const dir = resolve(args.model);
+  const files = new FsModelSource(dir);
+  const tokenizer = await HfTokenizer.load({ modelId: basename(dir), localModelPath: dirname(dir), files });
+  const gpu = await createGpuContext({ gpu: nodeGpu() });
+  const backend = await WebGpuBackend.load(gpu, files, { modelId: basename(dir), blockTokens: args.blockTokens });
+  const t1 = performance.now();
+  const ids = promptIds(args, tokenizer, backend.vocabSize);
+  const sampling = validateSampling({ temperature: args.temperature, topK: args.topK, topP: args.topP, seed: args.seed });
+  let firstStepMs = 0;
+  const pool = new BlockPool(backend.totalBlocks);
+  const [result] = await generateBatch(
+    backend,
+    pool,
+    [{ promptIds: ids, maxTokens: args.maxTokens, sampling, eosTokenIds: tokenizer.eosTokenIds() }],
+    { returnLogits: args.dumpLogits !== undefined, onStep: (i) => { if (i === 1) firstStepMs = performance.now() - t1; } },
+  );
+  const t2 = performance.now();
+  if (args.dumpLogits) dumpLogits(args.dumpLogits, result.logits, backend.vocabSize);
+  const text = tokenizer.decode(result.tokens, { skipSpecialTokens: true });
+  const decodeTokens = Math.max(0, result.tokens.length - 1);
+  const timings = {
+    load_ms: round(t1 - t0),
+    ttft_ms: round(firstStepMs || t2 - t1),
+    total_ms: round(t2 - t1),
+    decode_tokens_per_s: round(decodeTokens / Math.max(1e-9, (t2 - t1 - (firstStepMs || 0)) / 1000)),
+    adapter: `${gpu.adapterInfo.vendor} ${gpu.adapterInfo.architecture}`.trim(),
+  };
+  if (args.json) {
+    process.stdout.write(`${JSON.stringify({ tokens: result.tokens, text, finish_reason: result.finishReason, prompt_tokens: ids.length, timings })}\n`);
+  } else {
+    process.stdout.write(`${text}\n`);
+  }
+  backend.dispose();
+  gpu.device.destroy();
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command !== 'generate') {
+    process.stderr.write(`${USAGE}\n`);
+    return command === undefined || command === '--help' ? 0 : 2;
+  }
+  try {
+    await generate(parseGenerateArgs(rest));
+    return 0;
+  } catch (error) {
+    const plain = errorToPlain(error);
+    process.stderr.write(`semantic: ${plain.name} (${plain.code}): ${plain.message}\n`);
+    if (plain.code === 'INVALID_REQUEST') process.stderr.write(`${USAGE}\n`);
+    return 1;
+  }
+}

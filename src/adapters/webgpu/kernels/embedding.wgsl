@@ -1,0 +1,37 @@
+// Token embedding gather: out[t, c] = table[tokenIds[t], c].
+// Layout:
+//   table    [vocab, hidden], row-major, read as array<u32> so one binding serves both dtypes:
+//            is_f16 = 0: one f32 per word (bitcast, bit-exact);
+//            is_f16 = 1: packed IEEE halves, element e is unpack2x16float(table[e / 2])[e & 1]
+//            (no shader-f16 needed; see gpu-tensor.ts).
+//   token_ids u32 [n_tokens]; out f32 [n_tokens, hidden].
+// A token id >= vocab writes a zero row instead of reading out of bounds (ids come from the GPU,
+// so the host cannot check them; the host validates ids before upload).
+// Uniforms: n = n_tokens * hidden, hidden, vocab, is_f16, stride_x.
+// Dispatch: one thread per output element, ceil(n / 256) workgroups over x (and y past the limit).
+
+struct Params { n: u32, hidden: u32, vocab: u32, is_f16: u32, stride_x: u32, _p0: u32, _p1: u32, _p2: u32 }
+
+@group(0) @binding(0) var<storage, read> table: array<u32>;
+@group(0) @binding(1) var<storage, read> token_ids: array<u32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.y * params.stride_x + gid.x;
+  if (i >= params.n) { return; }
+  let t = i / params.hidden;
+  let c = i - t * params.hidden;
+  let id = token_ids[t];
+  if (id >= params.vocab) {
+    out[i] = 0.0;
+    return;
+  }
+  let e = id * params.hidden + c;
+  if (params.is_f16 == 1u) {
+    out[i] = unpack2x16float(table[e >> 1u])[e & 1u];
+  } else {
+    out[i] = bitcast<f32>(table[e]);
+  }
+}

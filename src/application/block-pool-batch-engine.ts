@@ -1,0 +1,291 @@
+import { BlockPool, type BlockCopy, type PoolStats } from '../domain/block-pool.ts';
+import { errorToPlain, InvalidRequestError, PoolExhaustedError, type PlainError } from '../domain/errors.ts';
+import { PrefixIndex } from '../domain/prefix-index.ts';
+import { scheduleStep, validatePolicy, type SchedulePolicy, type ScheduledWork } from '../domain/scheduler.ts';
+import type { CompletedGeneration, FinishReason } from '../domain/values.ts';
+import type { GenerationEnginePort, SubmitRequest, TokenDelta } from '../ports/inbound.ts';
+import type { ModelBackendPort, SequenceStep, TokenizerPort } from '../ports/outbound.ts';
+import { KvManager, type AgentEvictHook } from './engine/kv-manager.ts';
+import { validateRequest } from './engine/requests.ts';
+import { Sequence } from './engine/sequence.ts';
+import { TextStream } from './engine/text-stream.ts';
+
+export interface EngineOptions extends Partial<SchedulePolicy> {
+  /** Max sequences running at once. */
+  readonly maxRunning?: number;
+  readonly onAgentEvict?: AgentEvictHook;
+}
+
+export interface EngineStats {
+  readonly pool: PoolStats;
+  readonly running: number;
+  readonly waiting: number;
+  readonly cachedAgents: number;
+  readonly indexedBlocks: number;
+  readonly preemptions: number;
+  readonly steps: number;
+}
+
+export interface RequestAccounting {
+  readonly prefillComputed: number;
+  readonly prefillReused: number;
+}
+
+/**
+ * Continuous batching over a paged KV pool. Requests join between any two steps; a step mixes
+ * one decode token per decoding sequence with prefill chunks under a token budget; finished
+ * sequences leave at once and leave their context cached (prefix index + agent cache).
+ * Pool pressure: evict cached blocks (LRU), then preempt the youngest running sequence, which
+ * later recomputes its context; PoolExhaustedError only when one request alone cannot fit.
+ */
+export class BlockPoolBatchEngine implements GenerationEnginePort {
+  readonly kv: KvManager;
+  private readonly policy: SchedulePolicy;
+  private readonly maxRunning: number;
+  private readonly waiting: Sequence[] = [];
+  private readonly running: Sequence[] = [];
+  private readonly byUid = new Map<string, Sequence>();
+  private readonly done: CompletedGeneration[] = [];
+  private readonly waiters = new Map<string, Array<(g: CompletedGeneration) => void>>();
+  private nextUid = 0;
+  private preemptions = 0;
+  private steps = 0;
+  private admissions = 0;
+  private loop: Promise<void> | null = null;
+
+  constructor(
+    private readonly backend: ModelBackendPort,
+    private readonly tokenizer: TokenizerPort | null,
+    options: EngineOptions = {},
+  ) {
+    this.policy = validatePolicy({ maxBatchTokens: options.maxBatchTokens ?? 256, maxPrefillChunk: options.maxPrefillChunk ?? 128 });
+    this.maxRunning = options.maxRunning ?? 64;
+    const spec = backend.extractModelSpec();
+    const busy = (): ReadonlySet<string> => new Set(this.running.map((s) => s.agentId));
+    this.kv = new KvManager(new BlockPool(backend.totalBlocks), new PrefixIndex(spec.fingerprint, spec.blockTokens), busy, options.onAgentEvict);
+  }
+
+  async submit(request: SubmitRequest): Promise<string> {
+    const v = validateRequest(request, this.tokenizer, this.backend.vocabSize, this.backend.maxContext);
+    this.kv.assertFits(Math.ceil((v.promptIds.length + v.limits.maxTokens) / this.kv.blockTokens));
+    const uid = `gen-${++this.nextUid}`;
+    const decode = (ids: readonly number[]): string => this.tokenizer?.decode(ids, { skipSpecialTokens: true }) ?? '';
+    const seq = new Sequence(uid, v.agentId, v.promptIds, v.sampling, v.limits, new TextStream(decode, v.limits.stop), Date.now());
+    this.byUid.set(uid, seq);
+    this.waiting.push(seq);
+    return uid;
+  }
+
+  hasPendingWork(): boolean {
+    return this.waiting.length > 0 || this.running.length > 0 || this.done.length > 0;
+  }
+
+  onToken(uid: string, listener: (delta: TokenDelta) => void): () => void {
+    const seq = this.byUid.get(uid);
+    if (!seq) return () => undefined;
+    seq.listeners.add(listener);
+    return () => seq.listeners.delete(listener);
+  }
+
+  /** Resolves when the request finishes (any reason). */
+  result(uid: string): Promise<CompletedGeneration> {
+    return new Promise((resolve) => {
+      const list = this.waiters.get(uid) ?? [];
+      list.push(resolve);
+      this.waiters.set(uid, list);
+    });
+  }
+
+  accounting(uid: string): RequestAccounting | undefined {
+    const s = this.byUid.get(uid);
+    return s && { prefillComputed: s.prefillComputed, prefillReused: s.prefillReused };
+  }
+
+  async cancel(uid: string): Promise<boolean> {
+    const seq = this.byUid.get(uid);
+    if (!seq || seq.state === 'finished') return false;
+    this.finish(seq, 'cancelled');
+    return true;
+  }
+
+  /** Steps while there is work; a later submit restarts it. */
+  run(): Promise<void> {
+    this.loop ??= (async () => {
+      try {
+        while (this.hasPendingWork()) await this.step();
+      } finally {
+        this.loop = null;
+      }
+    })();
+    return this.loop;
+  }
+
+  /** submit + run + wait: the one-call path the services use. */
+  async generate(request: SubmitRequest, onToken?: (d: TokenDelta) => void): Promise<CompletedGeneration> {
+    const uid = await this.submit(request);
+    if (onToken) this.onToken(uid, onToken);
+    const result = this.result(uid);
+    void this.run();
+    return result;
+  }
+
+  async step(): Promise<CompletedGeneration[]> {
+    this.admit();
+    const work = scheduleStep(this.running.map((s) => ({ id: s.uid, pendingPrefill: s.pending > 1 ? s.pending : 0 })), this.policy);
+    const planned = this.reserve(work);
+    if (planned.steps.length > 0) {
+      try {
+        if (planned.copies.length > 0) await this.backend.copyBlocks(planned.copies);
+        const out = await this.backend.forward(planned.steps.map((p) => p.step));
+        planned.steps.forEach((p, i) => this.advance(p.seq, p.step, out.nextTokens[i]));
+      } catch (error) {
+        for (const p of planned.steps) this.finish(p.seq, 'error', errorToPlain(error));
+      }
+      this.steps++;
+    }
+    return this.done.splice(0);
+  }
+
+  stats(): EngineStats {
+    return {
+      pool: this.kv.pool.stats(),
+      running: this.running.length,
+      waiting: this.waiting.length,
+      cachedAgents: this.kv.agentIds().length,
+      indexedBlocks: this.kv.index.size,
+      preemptions: this.preemptions,
+      steps: this.steps,
+    };
+  }
+
+  /** Cancel everything and drop every cached block: the pool returns to its starting state. */
+  reset(): void {
+    for (const s of [...this.running, ...this.waiting]) this.finish(s, 'cancelled');
+    this.done.length = 0;
+    this.kv.clear();
+  }
+
+  private admit(): void {
+    while (this.waiting.length > 0 && this.running.length < this.maxRunning) {
+      const seq = this.waiting.shift() as Sequence;
+      const reuse = this.kv.acquirePrefix(seq.agentId, seq.tokens);
+      seq.table = reuse.table;
+      seq.computed = reuse.reused;
+      if (seq.generated.length === 0) seq.prefillReused = reuse.reused;
+      seq.state = 'running';
+      seq.admittedAt = this.admissions++;
+      this.running.push(seq);
+    }
+  }
+
+  /** Blocks and copy-on-write for every scheduled item, preempting the youngest when needed. */
+  private reserve(work: readonly ScheduledWork[]): { steps: Array<{ seq: Sequence; step: SequenceStep }>; copies: BlockCopy[] } {
+    const steps: Array<{ seq: Sequence; step: SequenceStep }> = [];
+    const copies: BlockCopy[] = [];
+    for (const item of work) {
+      const seq = this.byUid.get(item.id);
+      if (!seq || seq.state !== 'running') continue;
+      const end = seq.computed + item.tokens;
+      const cow = this.secure(seq, end, new Set(steps.map((p) => p.seq)));
+      if (!cow) continue;
+      copies.push(...cow);
+      const tokens = seq.tokens;
+      steps.push({
+        seq,
+        step: {
+          tokenIds: tokens.slice(seq.computed, end),
+          startPosition: seq.computed,
+          blockTable: seq.table,
+          sample: end === seq.length,
+          sampling: seq.sampling,
+          sampleStep: seq.generated.length,
+        },
+      });
+    }
+    return { steps, copies };
+  }
+
+  /**
+   * Make `seq` writable up to `end`. When the pool is full, preempt the youngest running sequence
+   * not already planned in this step (possibly `seq` itself). A sequence that is alone and still
+   * does not fit fails with PoolExhaustedError.
+   */
+  private secure(seq: Sequence, end: number, planned: ReadonlySet<Sequence>): BlockCopy[] | null {
+    for (;;) {
+      if (this.kv.ensureCapacity(seq.table, end)) {
+        const cow = this.kv.prepareWrites(seq.table, seq.computed, end);
+        if (cow) return cow;
+      }
+      const candidates = this.running.filter((s) => !planned.has(s));
+      const victim = candidates.reduce<Sequence | null>((y, s) => (!y || s.admittedAt > y.admittedAt ? s : y), null);
+      if (victim === seq && this.running.length === 1) {
+        this.finish(seq, 'error', new PoolExhaustedError('the request does not fit in the KV pool even alone').toPlain());
+        return null;
+      }
+      if (!victim) return null;
+      this.preempt(victim);
+      if (victim === seq) return null;
+    }
+  }
+
+  private preempt(seq: Sequence): void {
+    this.kv.pool.releaseAll(seq.table);
+    seq.table = [];
+    seq.computed = 0;
+    seq.state = 'waiting';
+    this.running.splice(this.running.indexOf(seq), 1);
+    this.waiting.unshift(seq);
+    this.preemptions++;
+  }
+
+  private advance(seq: Sequence, step: SequenceStep, token: number): void {
+    if (seq.state !== 'running') return;
+    seq.computed += step.tokenIds.length;
+    if (seq.generated.length === 0 && step.tokenIds.length > 0) seq.prefillComputed += step.tokenIds.length;
+    if (!step.sample) return;
+    if (token < 0) {
+      this.finish(seq, 'error', new InvalidRequestError('backend returned no token').toPlain());
+      return;
+    }
+    seq.generated.push(token);
+    const eos = this.tokenizer?.eosTokenIds().includes(token) ?? false;
+    const update = seq.stream.update(seq.generated);
+    seq.emit({ uid: seq.uid, tokenId: token, text: update.delta });
+    if (update.stoppedText !== undefined) {
+      seq.finalText = update.stoppedText;
+      this.finish(seq, 'stop');
+    } else if (eos) this.finish(seq, 'stop');
+    else if (seq.generated.length >= seq.limits.maxTokens || seq.length >= this.backend.maxContext) this.finish(seq, 'length');
+  }
+
+  private finish(seq: Sequence, reason: FinishReason, error?: PlainError): void {
+    if (seq.state === 'finished') return;
+    const wasRunning = seq.state === 'running';
+    seq.state = 'finished';
+    seq.finishReason = reason;
+    if (wasRunning) this.running.splice(this.running.indexOf(seq), 1);
+    else this.waiting.splice(this.waiting.indexOf(seq), 1);
+    if (wasRunning && seq.computed > 0 && reason !== 'error') this.kv.commit(seq.agentId, seq.tokens.slice(0, seq.computed), seq.table);
+    else this.kv.pool.releaseAll(seq.table);
+    seq.table = [];
+    if (seq.finalText === null) {
+      const tail = seq.stream.flush(seq.generated);
+      if (tail && reason !== 'cancelled') seq.emit({ uid: seq.uid, tokenId: seq.generated[seq.generated.length - 1] ?? -1, text: tail });
+      seq.finalText = seq.stream.full(seq.generated);
+    }
+    const result: CompletedGeneration = {
+      uid: seq.uid,
+      agentId: seq.agentId,
+      text: seq.finalText,
+      tokenIds: [...seq.generated],
+      tokenCount: seq.generated.length,
+      finishReason: reason,
+      blocks: this.kv.agentBlocks(seq.agentId),
+      ...(error ? { error } : {}),
+    };
+    this.done.push(result);
+    for (const w of this.waiters.get(seq.uid) ?? []) w(result);
+    this.waiters.delete(seq.uid);
+    seq.listeners.clear();
+  }
+}

@@ -1,0 +1,34 @@
+import { InvalidRequestError } from '../../domain/errors.ts';
+import { validateLimits, validateSampling, type GenerationLimits, type SamplingParams } from '../../domain/sampling.ts';
+import { validateAgentId, validateTokenIds } from '../../domain/values.ts';
+import type { SubmitRequest } from '../../ports/inbound.ts';
+import type { TokenizerPort } from '../../ports/outbound.ts';
+
+export interface ValidRequest {
+  readonly agentId: string;
+  readonly promptIds: readonly number[];
+  readonly sampling: SamplingParams;
+  readonly limits: GenerationLimits;
+}
+
+/** Everything about a request is checked here, at submit time, never in the middle of a step. */
+export function validateRequest(request: SubmitRequest, tokenizer: TokenizerPort | null, vocabSize: number, maxContext: number): ValidRequest {
+  const agentId = validateAgentId(request.agentId);
+  const given = [request.prompt, request.promptIds].filter((p) => p !== undefined).length;
+  if (given !== 1) throw new InvalidRequestError('give exactly one of prompt or promptIds');
+  let promptIds: readonly number[];
+  if (request.promptIds !== undefined) {
+    promptIds = validateTokenIds(request.promptIds, vocabSize);
+  } else {
+    if (!tokenizer) throw new InvalidRequestError('text prompts need a tokenizer; pass promptIds');
+    const p = request.prompt;
+    promptIds = typeof p === 'string' ? tokenizer.encode(p) : tokenizer.applyChatTemplate(p ?? []);
+  }
+  if (promptIds.length === 0) throw new InvalidRequestError('the prompt is empty');
+  if (promptIds.length >= maxContext) {
+    throw new InvalidRequestError(`the prompt has ${promptIds.length} tokens; the context holds ${maxContext}`, { promptTokens: promptIds.length, maxContext });
+  }
+  const sampling = validateSampling(request.sampling);
+  const limits = validateLimits({ maxTokens: request.maxTokens, stop: request.stop }, maxContext - promptIds.length);
+  return { agentId, promptIds, sampling, limits };
+}

@@ -1,0 +1,57 @@
+import type { BlockId } from '../../domain/block-pool.ts';
+import type { GenerationLimits, SamplingParams } from '../../domain/sampling.ts';
+import type { FinishReason } from '../../domain/values.ts';
+import type { TokenDelta } from '../../ports/inbound.ts';
+import type { TextStream } from './text-stream.ts';
+
+export type SequenceState = 'waiting' | 'running' | 'finished';
+
+/**
+ * One request inside the engine. `tokens` is prompt + generated; `computed` counts the tokens
+ * whose KV is in `table`. After preemption `computed` drops to 0 and the sequence recomputes
+ * (or restores) its context, keeping what it already generated.
+ */
+export class Sequence {
+  state: SequenceState = 'waiting';
+  table: BlockId[] = [];
+  computed = 0;
+  readonly generated: number[] = [];
+  finishReason: FinishReason | null = null;
+  finalText: string | null = null;
+  prefillComputed = 0;
+  prefillReused = 0;
+  admittedAt = -1;
+  readonly listeners = new Set<(d: TokenDelta) => void>();
+
+  constructor(
+    readonly uid: string,
+    readonly agentId: string,
+    readonly promptIds: readonly number[],
+    readonly sampling: SamplingParams,
+    readonly limits: GenerationLimits,
+    readonly stream: TextStream,
+    readonly submittedAt: number,
+  ) {}
+
+  get tokens(): number[] {
+    return [...this.promptIds, ...this.generated];
+  }
+
+  get length(): number {
+    return this.promptIds.length + this.generated.length;
+  }
+
+  /** Tokens still to run through the model before the next sample (1 when decoding). */
+  get pending(): number {
+    return this.length - this.computed;
+  }
+
+  /** Blocks needed at most: the whole context plus every token still allowed. */
+  maxBlocks(blockTokens: number): number {
+    return Math.ceil((this.promptIds.length + this.limits.maxTokens) / blockTokens);
+  }
+
+  emit(delta: TokenDelta): void {
+    for (const l of this.listeners) l(delta);
+  }
+}

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { loadCpuModel } from '../src/adapters/cpu/index.ts';
+import { FsModelSource } from '../src/adapters/node/hf-folder.ts';
+import { parseSafetensors, tensorToFloat32 } from '../src/adapters/safetensors/index.ts';
+import { HfTokenizer } from '../src/adapters/tokenizer/index.ts';
+
+const run = promisify(execFile);
+const ROOT = join(import.meta.dirname, '..');
+const BIN = join(ROOT, 'bin', 'semantic.mjs');
+const MODELS = join(ROOT, 'public', 'models');
+
+async function cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { cwd: ROOT, timeout: 120_000 });
+    return { stdout, stderr, code: 0 };
+  } catch (e) {
+    const err = e as { stdout: string; stderr: string; code: number };
+    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
+  }
+}
+
+describe('semantic generate (CLI, WebGPU through Dawn)', () => {
+  it.each(['tiny-llama', 'tiny-qwen2', 'tiny-qwen3'])('%s: --json tokens equal the CPU reference greedy tokens', async (id) => {
+    const dir = join(MODELS, id);
+    const files = new FsModelSource(dir);
+    const tokenizer = await HfTokenizer.load({ modelId: id, localModelPath: MODELS, files });
+    const { model } = await loadCpuModel(files);
+    const text = 'ROMEO:\nBut soft, what light';
+    const want = model.generateGreedy(tokenizer.encode(text), 16, { eosTokenIds: tokenizer.eosTokenIds() }).tokens;
+    const out = await cli(['generate', '--model', dir, '--prompt', text, '--max-tokens', '16', '--json']);
+    expect(out.code, out.stderr).toBe(0);
+    const json = JSON.parse(out.stdout) as { tokens: number[]; text: string; timings: Record<string, unknown> };
+    expect(json.tokens).toEqual(want);
+    expect(json.text).toBe(tokenizer.decode(want, { skipSpecialTokens: true }));
+    expect(json.timings).toHaveProperty('total_ms');
+  });
+
+  it('--prompt-ids and --dump-logits write each step as safetensors matching the CPU', async () => {
+    const dir = join(MODELS, 'tiny-qwen2');
+    const { model } = await loadCpuModel(new FsModelSource(dir));
+    const file = join(mkdtempSync(join(tmpdir(), 'semantic-')), 'logits.safetensors');
+    const out = await cli(['generate', '--model', dir, '--prompt-ids', '5,6,7,8', '--max-tokens', '4', '--json', '--dump-logits', file]);
+    expect(out.code, out.stderr).toBe(0);
+    const parsed = parseSafetensors(readFileSync(file));
+    const logits = parsed.tensors.get('logits');
+    expect(logits?.shape).toEqual([4, model.config.vocabSize]);
+    const cpu = model.generateGreedy([5, 6, 7, 8], 4, { eosTokenIds: [] });
+    const got = tensorToFloat32(logits!);
+    let max = 0;
+    cpu.logits.forEach((row, s) => row.forEach((v, i) => (max = Math.max(max, Math.abs(v - got[s * row.length + i])))));
+    expect(max).toBeLessThanOrEqual(1e-3);
+  });
+
+  it('bad arguments fail with a typed error and the usage', async () => {
+    const out = await cli(['generate', '--model', join(MODELS, 'tiny-llama')]);
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/InvalidRequestError \(INVALID_REQUEST\)/);
+    const missing = await cli(['generate', '--model', '/nonexistent', '--prompt', 'x']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/ModelNotFoundError|TokenizerError/);
+  });
+});
