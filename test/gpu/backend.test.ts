@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { BlockPool } from '../../src/domain/block-pool.ts';
 import { generateBatch, type BatchRequest } from '../../src/application/batch-generate.ts';
@@ -43,15 +43,22 @@ describe.each(FIXTURES)('%s: WebGPU forward matches the CPU reference', (id) => 
 describe('paging and batching invariances (tiny-llama)', () => {
   let run: (reqs: BatchRequest[], opts?: WebGpuBackendOptions, chunk?: number) => Promise<{ tokens: number[]; logits: Float32Array[] }[]>;
 
+  const backends = new Map<string, Promise<{ backend: WebGpuBackend; pool: BlockPool }>>();
+
   beforeAll(() => {
+    // One backend per option set, reused across runs: every run starts from a pool with all
+    // blocks free (generateBatch releases its blocks), so runs cannot influence each other.
     run = async (reqs, opts = {}, chunk) => {
-      const { backend, pool } = await backendFor('tiny-llama', opts);
-      try {
-        return await generateBatch(backend, pool, reqs, { returnLogits: true, prefillChunk: chunk });
-      } finally {
-        backend.dispose();
-      }
+      const key = JSON.stringify(opts);
+      if (!backends.has(key)) backends.set(key, backendFor('tiny-llama', opts));
+      const { backend, pool } = await (backends.get(key) as Promise<{ backend: WebGpuBackend; pool: BlockPool }>);
+      expect(pool.freeCount).toBe(pool.totalBlocks);
+      return generateBatch(backend, pool, reqs, { returnLogits: true, prefillChunk: chunk });
     };
+  });
+
+  afterAll(async () => {
+    for (const b of backends.values()) (await b).backend.dispose();
   });
 
   it('block size 16 and one huge block give identical greedy tokens', async () => {

@@ -26,7 +26,7 @@ async function create(): Promise<TestGpu> {
   const gpu = await createGpuContext({ gpu: nodeGpu() });
   const device = gpu.device;
   const buffers = new GpuBuffers(device);
-  const pipelines = new PipelineCache(device);
+  const pipelines = PipelineCache.for(device);
   let n = 0;
   return {
     gpu,

@@ -20,7 +20,19 @@ export interface PipelineVariant {
   readonly constants?: Readonly<Record<string, number>>;
 }
 
+const perDevice = new WeakMap<GPUDevice, PipelineCache>();
+
 export class PipelineCache {
+  /** One cache per device: compiling WGSL is the slow part of loading a model, so share it. */
+  static for(device: GPUDevice): PipelineCache {
+    let cache = perDevice.get(device);
+    if (!cache) {
+      cache = new PipelineCache(device);
+      perDevice.set(device, cache);
+    }
+    return cache;
+  }
+
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly modules = new Map<string, GPUShaderModule>();
   compileCount = 0;

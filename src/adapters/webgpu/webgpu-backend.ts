@@ -57,7 +57,7 @@ export class WebGpuBackend implements ModelBackendPort {
     const config = parseModelConfig(await readJsonFile(source, 'config.json'));
     const checkpoint = await readCheckpoint(source, configText);
     const buffers = new GpuBuffers(gpu.device, { reuse: options.disableBufferReuse !== true });
-    const ctx: KernelContext = { device: gpu.device, buffers, pipelines: new PipelineCache(gpu.device) };
+    const ctx: KernelContext = { device: gpu.device, buffers, pipelines: PipelineCache.for(gpu.device) };
     const weights = uploadWeights(buffers, gpu.caps.maxStorageBufferBindingSize, config, checkpoint.tensors, options);
     const spec = toModelCacheSpec(config, {
       modelId: options.modelId ?? source.id,
