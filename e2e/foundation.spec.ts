@@ -33,7 +33,7 @@ test('the worker sees a real WebGPU adapter', async ({ page }) => {
 });
 
 for (const id of FIXTURES) {
-  test(`${id}: tokenizer and greedy generation in the worker match Node`, async ({ page }) => {
+  test(`${id}: tokenizer, and WebGPU generation in the worker, match the Node CPU reference`, async ({ page }) => {
     const files = new FsModelSource(join(MODELS, id));
     const tokenizer = await HfTokenizer.load({ modelId: id, localModelPath: MODELS, files });
     const { model } = await loadCpuModel(files);
@@ -43,7 +43,9 @@ for (const id of FIXTURES) {
     ];
     const expectedIds = tokenizer.encode(PROMPT);
     const expectedChat = { text: tokenizer.renderChat(chat), ids: tokenizer.applyChatTemplate(chat) };
-    const expectedTokens = model.generateGreedy(expectedIds, 12, { eosTokenIds: tokenizer.eosTokenIds() }).tokens;
+    const expected = model.generateGreedy(expectedIds, 12, { eosTokenIds: tokenizer.eosTokenIds() });
+    const expectedTokens = expected.tokens;
+    const parity = model.generateGreedy(expectedIds, 33, { eosTokenIds: [] });
 
     const offsite: string[] = [];
     await openHarness(page, offsite);
@@ -56,7 +58,9 @@ for (const id of FIXTURES) {
         const rendered = await client.renderChat(chat);
         const streamed: number[] = [];
         const reply = await client.generate({ text: prompt }, 12, (t: number) => streamed.push(t));
-        return { info, ids, text, rendered, reply, streamed };
+        const withLogits = await client.generate({ text: prompt }, 33, undefined, { returnLogits: true, ignoreEos: true });
+        const logits = withLogits.logits.map((l: Float32Array) => Array.from(l));
+        return { info, ids, text, rendered, reply, streamed, parityTokens: withLogits.tokenIds, logits };
       },
       { id, prompt: PROMPT, chat },
     );
@@ -66,6 +70,10 @@ for (const id of FIXTURES) {
     expect(got.rendered).toEqual(expectedChat);
     expect(got.reply.tokenIds).toEqual(expectedTokens);
     expect(got.streamed).toEqual(expectedTokens);
+    // WebGPU (SwiftShader) in the Worker vs the CPU reference: prefill + 32 decode steps.
+    expect(got.parityTokens).toEqual(parity.tokens);
+    const maxErr = Math.max(...got.logits.map((row: number[], i: number) => Math.max(...row.map((v, j) => Math.abs(v - parity.logits[i][j])))));
+    expect(maxErr).toBeLessThanOrEqual(1e-3);
     expect(offsite).toEqual([]);
   });
 }

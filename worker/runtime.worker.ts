@@ -68,8 +68,12 @@ const api: RuntimeApi = {
   async loadModel(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void): Promise<LoadedModelInfo> {
     const files = new FetchModelSource(descriptor.source, onProgress);
     const context = await gpu();
-    const tokenizer = await HfTokenizer.load({ ...splitSource(descriptor.source), files });
+    // The backend reads config.json first, so a missing model is a ModelNotFoundError.
     const backend = await WebGpuBackend.load(context, files, { modelId: descriptor.id });
+    const tokenizer = await HfTokenizer.load({ ...splitSource(descriptor.source), files }).catch((e: unknown) => {
+      backend.dispose();
+      throw e;
+    });
     current?.backend.dispose();
     current = { descriptor, backend, pool: new BlockPool(backend.totalBlocks), tokenizer };
     const c = backend.config;
