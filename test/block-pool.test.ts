@@ -108,3 +108,36 @@ describe('planPoolLayout', () => {
     );
   });
 });
+
+describe('BlockPool cached free blocks', () => {
+  it('keeps indexed blocks cached when freed, reuses empty blocks first, then the oldest cached', () => {
+    const pool = new BlockPool(4);
+    const indexed = new Set<number>();
+    const evicted: number[] = [];
+    pool.setCacheHooks({
+      isIndexed: (id) => indexed.has(id),
+      evict: (id) => {
+        indexed.delete(id);
+        evicted.push(id);
+        return [id];
+      },
+    });
+    const [a, b, c] = pool.allocate(3);
+    indexed.add(a);
+    indexed.add(b);
+    pool.release(b);
+    pool.release(a);
+    pool.release(c);
+    expect(pool.stats()).toMatchObject({ freeBlocks: 4, cachedBlocks: 2, usedBlocks: 0 });
+    // A prefix hit revives a cached block without allocation.
+    pool.revive(a);
+    expect(pool.refCount(a)).toBe(1);
+    expect(pool.stats().cachedBlocks).toBe(1);
+    // Two empty blocks exist (c and the never-used one): they go first, then cached b is evicted.
+    const fresh = pool.allocate(3);
+    expect(fresh).toContain(b);
+    expect(evicted).toEqual([b]);
+    expect(pool.freeCount).toBe(0);
+    expect(() => pool.revive(b)).toThrow(/not a cached free block/);
+  });
+});

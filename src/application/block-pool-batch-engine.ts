@@ -158,6 +158,12 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     };
   }
 
+  /** Drop an agent's hot cache (cancelling its running requests). */
+  dropAgent(agentId: string): boolean {
+    for (const s of [...this.running, ...this.waiting]) if (s.agentId === agentId) this.finish(s, 'cancelled');
+    return this.kv.dropAgent(agentId);
+  }
+
   /** Cancel everything and drop every cached block: the pool returns to its starting state. */
   reset(): void {
     for (const s of [...this.running, ...this.waiting]) this.finish(s, 'cancelled');
@@ -265,7 +271,9 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     seq.finishReason = reason;
     if (wasRunning) this.running.splice(this.running.indexOf(seq), 1);
     else this.waiting.splice(this.waiting.indexOf(seq), 1);
-    if (wasRunning && seq.computed > 0 && reason !== 'error') this.kv.commit(seq.agentId, seq.tokens.slice(0, seq.computed), seq.table);
+    // A completed context becomes the agent's cache; a cancelled or failed one is freed.
+    const keep = wasRunning && seq.computed > 0 && (reason === 'stop' || reason === 'length');
+    if (keep) this.kv.commit(seq.agentId, seq.tokens.slice(0, seq.computed), seq.table);
     else this.kv.pool.releaseAll(seq.table);
     seq.table = [];
     if (seq.finalText === null) {

@@ -56,7 +56,10 @@ export interface BlockCopy {
 
 export interface PoolStats {
   readonly totalBlocks: number;
+  /** Blocks available to allocate, cached ones included. */
   readonly freeBlocks: number;
+  /** Free blocks that still hold an indexed prefix and can be revived by a prefix hit. */
+  readonly cachedBlocks: number;
   readonly usedBlocks: number;
   /** Blocks referenced more than once (shared prefixes). */
   readonly sharedBlocks: number;
@@ -65,15 +68,29 @@ export interface PoolStats {
 }
 
 /**
+ * Lets the pool keep the content of freed blocks that a prefix index still names: such a block
+ * is free (it counts as available) but a prefix hit can revive it until allocation reuses it.
+ */
+export interface BlockCacheHooks {
+  isIndexed(id: BlockId): boolean;
+  /** The block is being reused: drop it from the index; returns every id the index dropped. */
+  evict(id: BlockId): readonly BlockId[];
+}
+
+/**
  * Reference-counted accounting of KV blocks. Pure bookkeeping: it never touches memory; the
  * backend performs the copies it asks for. Allocation is all-or-nothing so a failed request
- * leaves the pool unchanged.
+ * leaves the pool unchanged. Freed blocks that hold an indexed prefix stay cached (LRU) and are
+ * reused only after every empty block: "evict unreferenced cached blocks first".
  */
 export class BlockPool {
   readonly totalBlocks: number;
   private readonly refs: Uint32Array;
-  /** Stack of free ids; popping from the end hands out low ids first. */
+  /** Stack of empty ids; popping from the end hands out low ids first. */
   private readonly free: BlockId[];
+  /** Freed but still indexed, in LRU order (Map insertion order: oldest first). */
+  private readonly cached = new Map<BlockId, true>();
+  private hooks: BlockCacheHooks | null = null;
 
   constructor(totalBlocks: number) {
     if (!Number.isInteger(totalBlocks) || totalBlocks < 1) {
@@ -84,24 +101,40 @@ export class BlockPool {
     this.free = Array.from({ length: totalBlocks }, (_, i) => totalBlocks - 1 - i);
   }
 
+  setCacheHooks(hooks: BlockCacheHooks | null): void {
+    this.hooks = hooks;
+  }
+
   get freeCount(): number {
-    return this.free.length;
+    return this.free.length + this.cached.size;
   }
 
   canAllocate(n: number): boolean {
-    return n <= this.free.length;
+    return n <= this.freeCount;
+  }
+
+  isCached(id: BlockId): boolean {
+    return this.cached.has(id);
+  }
+
+  /** Take a reference on a cached free block (a prefix hit): it leaves the free set. */
+  revive(id: BlockId): void {
+    this.check(id);
+    if (!this.cached.delete(id)) throw new InternalError(`block ${id} is not a cached free block`, { id });
+    this.refs[id] = 1;
   }
 
   /** Take `n` fresh blocks with refcount 1, or throw and take none. */
   allocate(n: number): BlockId[] {
     if (!Number.isInteger(n) || n < 0) throw new InvalidRequestError('block count must be a non-negative integer', { n });
-    if (n > this.free.length) {
-      throw new PoolExhaustedError(`Need ${n} blocks, ${this.free.length} free of ${this.totalBlocks}`, {
+    if (n > this.freeCount) {
+      throw new PoolExhaustedError(`Need ${n} blocks, ${this.freeCount} free of ${this.totalBlocks}`, {
         requested: n,
-        free: this.free.length,
+        free: this.freeCount,
         total: this.totalBlocks,
       });
     }
+    while (this.free.length < n) this.evictOldestCached();
     const ids = this.free.splice(this.free.length - n, n).reverse();
     for (const id of ids) this.refs[id] = 1;
     return ids;
@@ -123,8 +156,26 @@ export class BlockPool {
     this.checkLive(id);
     this.refs[id] -= 1;
     if (this.refs[id] > 0) return false;
-    this.free.push(id);
+    if (this.hooks?.isIndexed(id)) this.cached.set(id, true);
+    else this.free.push(id);
     return true;
+  }
+
+  /** Forget every cached block's content: they become plain empty blocks. */
+  dropCached(): void {
+    for (const id of this.cached.keys()) this.free.push(id);
+    this.cached.clear();
+  }
+
+  private evictOldestCached(): void {
+    const oldest = this.cached.keys().next();
+    if (oldest.done) throw new InternalError('no cached block to evict');
+    this.cached.delete(oldest.value);
+    this.free.push(oldest.value);
+    // The index drops the block and its descendants; cached descendants become empty blocks.
+    for (const id of this.hooks?.evict(oldest.value) ?? []) {
+      if (this.cached.delete(id)) this.free.push(id);
+    }
   }
 
   releaseAll(ids: readonly BlockId[]): number {
@@ -143,11 +194,12 @@ export class BlockPool {
   /**
    * Make `table[index]` safe to write. A block shared with others is replaced by a fresh copy
    * (copy-on-write); the caller must copy `from` into `to` on the device before writing.
+   * `force` copies even an unshared block (one a prefix index names must never change).
    */
-  prepareWrite(table: BlockId[], index: number): BlockCopy | null {
+  prepareWrite(table: BlockId[], index: number, force = false): BlockCopy | null {
     const id = table[index];
     if (id === undefined) throw new InvalidRequestError('block index out of range', { index, length: table.length });
-    if (this.refCount(id) === 1) return null;
+    if (this.refCount(id) === 1 && !force) return null;
     const [fresh] = this.allocate(1);
     this.release(id);
     table[index] = fresh;
@@ -163,8 +215,9 @@ export class BlockPool {
     }
     return {
       totalBlocks: this.totalBlocks,
-      freeBlocks: this.free.length,
-      usedBlocks: this.totalBlocks - this.free.length,
+      freeBlocks: this.freeCount,
+      cachedBlocks: this.cached.size,
+      usedBlocks: this.totalBlocks - this.freeCount,
       sharedBlocks: shared,
       logicalBlocks: logical,
     };

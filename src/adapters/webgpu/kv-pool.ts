@@ -39,15 +39,22 @@ export class GpuKvPool {
     return 2 * this.spec.nLayers * this.totalBlocks * this.blockBytes;
   }
 
-  /** Copy-on-write and forks: whole blocks, every layer, K and V. */
-  encodeCopies(encoder: GPUCommandEncoder, copies: readonly BlockCopy[]): void {
+  /**
+   * Copy-on-write: whole blocks, every layer, K and V. WebGPU refuses a copy within one buffer,
+   * so blocks go through a scratch buffer; returns it for release after submit.
+   */
+  encodeCopies(encoder: GPUCommandEncoder, copies: readonly BlockCopy[]): GPUBuffer | null {
+    if (copies.length === 0) return null;
     for (const { from, to } of copies) {
       this.checkBlock(from);
       this.checkBlock(to);
-      for (const list of [this.keys, this.values]) {
-        for (const buf of list) encoder.copyBufferToBuffer(buf, from * this.blockBytes, buf, to * this.blockBytes, this.blockBytes);
-      }
     }
+    const scratch = this.buffers.acquire('kv:copy-scratch', copies.length * this.blockBytes);
+    for (const buf of [...this.keys, ...this.values]) {
+      copies.forEach(({ from }, i) => encoder.copyBufferToBuffer(buf, from * this.blockBytes, scratch, i * this.blockBytes, this.blockBytes));
+      copies.forEach(({ to }, i) => encoder.copyBufferToBuffer(scratch, i * this.blockBytes, buf, to * this.blockBytes, this.blockBytes));
+    }
+    return scratch;
   }
 
   /** K/V of the first `tokens` tokens of a block table, dense per layer: [token, kvHead, headDim]. */

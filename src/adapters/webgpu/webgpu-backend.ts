@@ -1,5 +1,5 @@
 import { planPoolLayout, type BlockCopy, type BlockId } from '../../domain/block-pool.ts';
-import { DeviceLostError } from '../../domain/errors.ts';
+import { DeviceLostError, InternalError } from '../../domain/errors.ts';
 import type { ModelCacheSpec } from '../../domain/model-cache-spec.ts';
 import { toModelCacheSpec, type ModelConfig } from '../../domain/model-config.ts';
 import { ropeInvFreq } from '../../domain/rope.ts';
@@ -122,9 +122,14 @@ export class WebGpuBackend implements ModelBackendPort {
 
   async copyBlocks(copies: readonly BlockCopy[]): Promise<void> {
     this.assertAlive();
-    const encoder = this.ctx.device.createCommandEncoder({ label: 'kv:copy-blocks' });
-    this.resources.kv.encodeCopies(encoder, copies);
-    this.ctx.device.queue.submit([encoder.finish()]);
+    const { device, buffers } = this.ctx;
+    const encoder = device.createCommandEncoder({ label: 'kv:copy-blocks' });
+    device.pushErrorScope('validation');
+    const scratch = this.resources.kv.encodeCopies(encoder, copies);
+    device.queue.submit([encoder.finish()]);
+    if (scratch) buffers.release(scratch);
+    const error = await device.popErrorScope();
+    if (error) throw new InternalError(`KV block copy failed: ${error.message}`);
   }
 
   readBlocks(blockTable: readonly BlockId[], tokens: number): Promise<KvSnapshot> {

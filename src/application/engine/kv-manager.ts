@@ -8,7 +8,7 @@ import { commonPrefixLength, type AgentBlocks } from '../../domain/values.ts';
  * It must start its read synchronously (e.g. submit the GPU copy) before returning: the blocks
  * are released right after, and only queue order keeps the copy ahead of their next writer.
  */
-export type AgentEvictHook = (blocks: AgentBlocks) => Promise<void> | void;
+export type AgentEvictHook = (blocks: AgentBlocks) => void;
 
 export interface PrefixReuse {
   readonly table: BlockId[];
@@ -18,22 +18,24 @@ export interface PrefixReuse {
 }
 
 /**
- * Who holds which KV blocks besides running sequences: the prefix index (one reference per
- * indexed full block) and idle agents (one reference per block of their last context). Frees
- * them under pressure: unreferenced indexed blocks first (LRU, leaves first), then idle agents
- * (LRU). Running sequences are preempted by the engine, not here.
+ * Who holds KV blocks besides running sequences. Idle agents hold one reference per block of
+ * their last context. The prefix index holds none: it names full blocks, and a named block
+ * that nobody references stays cached in the pool's free set (LRU) until allocation needs it,
+ * so a later request can revive it. Under pressure the pool reuses cached blocks first; then
+ * idle agents are dropped (LRU); running sequences are preempted by the engine, not here.
  */
 export class KvManager {
+  /** Map order is LRU order: oldest first. */
   private readonly agents = new Map<string, AgentBlocks>();
-  private readonly blockUse = new Map<BlockId, number>();
-  private clock = 0;
 
   constructor(
     readonly pool: BlockPool,
     readonly index: PrefixIndex,
     private readonly busyAgents: () => ReadonlySet<string>,
     private readonly onAgentEvict?: AgentEvictHook,
-  ) {}
+  ) {
+    pool.setCacheHooks({ isIndexed: (id) => index.has(id), evict: (id) => index.remove(id) });
+  }
 
   get blockTokens(): number {
     return this.index.blockTokens;
@@ -56,18 +58,16 @@ export class KvManager {
     const indexMatch = Math.min(indexed.matchedTokens, limit);
     const useAgent = agent !== undefined && agentMatch > indexMatch;
     const reused = useAgent ? agentMatch : indexMatch;
-    const source: PrefixReuse['source'] = reused === 0 ? 'none' : useAgent ? 'agent' : 'prefix';
     const blocks = (useAgent ? agent.blockTable : indexed.blockIds).slice(0, Math.ceil(reused / this.blockTokens));
-    const table = this.pool.fork(blocks);
-    for (const b of table) this.touch(b);
-    if (agent) {
-      this.agents.delete(agentId);
-      this.agents.set(agentId, agent);
+    for (const b of blocks) {
+      if (this.pool.isCached(b)) this.pool.revive(b);
+      else this.pool.retain(b);
     }
-    return { table, reused, source };
+    if (agent) this.touchAgent(agentId, agent);
+    return { table: [...blocks], reused, source: reused === 0 ? 'none' : useAgent ? 'agent' : 'prefix' };
   }
 
-  /** Grow `table` to cover `tokens` positions, evicting cached blocks if needed. */
+  /** Grow `table` to cover `tokens` positions; false when the pool cannot, even after dropping idle agents. */
   ensureCapacity(table: BlockId[], tokens: number): boolean {
     const need = Math.ceil(tokens / this.blockTokens) - table.length;
     if (need <= 0) return true;
@@ -77,36 +77,38 @@ export class KvManager {
   }
 
   /**
-   * Copy-on-write for every shared block that positions [from, to) will write into. Room for all
-   * copies is made first, so either every copy is planned or the table is left untouched.
+   * Copy-on-write for every block that positions [from, to) write into and that is shared or
+   * named by the prefix index (indexed content must never change). Room for all copies is made
+   * first, so either every copy is planned or the table is left untouched.
    */
   prepareWrites(table: BlockId[], from: number, to: number): BlockCopy[] | null {
     const first = Math.floor(from / this.blockTokens);
     const last = Math.ceil(to / this.blockTokens);
-    let shared = 0;
-    for (let b = first; b < last; b++) if (this.pool.refCount(table[b]) > 1) shared++;
-    if (shared > 0 && !this.makeRoom(shared)) return null;
+    const mustCopy = (b: number): boolean => this.pool.refCount(table[b]) > 1 || this.index.has(table[b]);
+    let count = 0;
+    for (let b = first; b < last; b++) if (mustCopy(b)) count++;
+    if (count > 0 && !this.makeRoom(count)) return null;
     const copies: BlockCopy[] = [];
     for (let b = first; b < last; b++) {
-      const copy = this.pool.prepareWrite(table, b);
+      if (!mustCopy(b)) continue;
+      const copy = this.pool.prepareWrite(table, b, true);
       if (copy) copies.push(copy);
     }
     return copies;
   }
 
-  /** A finished sequence: index its full blocks and keep its context as the agent's cache. */
+  /** A finished sequence: index its full blocks and keep its context (and references) as the agent's cache. */
   commit(agentId: string, tokenIds: readonly number[], table: readonly BlockId[]): void {
-    for (const id of this.index.insert(tokenIds, table)) this.pool.retain(id);
-    for (const b of table) this.touch(b);
+    this.index.insert(tokenIds, table);
+    const needed = Math.ceil(tokenIds.length / this.blockTokens);
+    this.pool.releaseAll(table.slice(needed));
     const old = this.agents.get(agentId);
     this.agents.delete(agentId);
-    const needed = Math.ceil(tokenIds.length / this.blockTokens);
     this.agents.set(agentId, { agentId, blockTable: table.slice(0, needed), tokenIds: [...tokenIds] });
-    this.pool.releaseAll(table.slice(needed));
     if (old) this.pool.releaseAll(old.blockTable);
   }
 
-  /** Drop an agent's hot cache (its blocks stay while a sequence or the index uses them). */
+  /** Drop an agent's hot cache; its indexed blocks stay cached in the pool until reused. */
   dropAgent(agentId: string): boolean {
     const old = this.agents.get(agentId);
     if (!old) return false;
@@ -115,21 +117,19 @@ export class KvManager {
     return true;
   }
 
-  /** Free at least `need` blocks from caches; false when caches cannot give that many. */
+  /** Make `need` blocks allocatable, dropping idle agents (LRU) when the free and cached blocks are not enough. */
   makeRoom(need: number): boolean {
     while (this.pool.freeCount < need) {
-      if (this.evictIndexedBlock()) continue;
-      if (this.evictIdleAgent()) continue;
-      return false;
+      if (!this.evictIdleAgent()) return false;
     }
     return true;
   }
 
-  /** Release everything cached (used when the engine shuts down or for leak checks). */
+  /** Release every agent and forget every cached prefix (shutdown, leak checks). */
   clear(): void {
     for (const id of this.agentIds()) this.dropAgent(id);
-    for (const b of this.index.clear()) this.pool.release(b);
-    this.blockUse.clear();
+    this.index.clear();
+    this.pool.dropCached();
   }
 
   assertFits(blocks: number): void {
@@ -141,34 +141,16 @@ export class KvManager {
     }
   }
 
-  private touch(block: BlockId): void {
-    this.blockUse.set(block, ++this.clock);
-  }
-
-  private evictIndexedBlock(): boolean {
-    let victim = -1;
-    let oldest = Infinity;
-    for (const [block, used] of this.blockUse) {
-      if (!this.index.has(block)) {
-        this.blockUse.delete(block);
-        continue;
-      }
-      if (used < oldest && this.pool.refCount(block) === 1 && this.index.isLeaf(block)) {
-        oldest = used;
-        victim = block;
-      }
-    }
-    if (victim < 0) return false;
-    for (const b of this.index.remove(victim)) this.pool.release(b);
-    this.blockUse.delete(victim);
-    return true;
+  private touchAgent(agentId: string, blocks: AgentBlocks): void {
+    this.agents.delete(agentId);
+    this.agents.set(agentId, blocks);
   }
 
   private evictIdleAgent(): boolean {
     const busy = this.busyAgents();
     for (const [agentId, blocks] of this.agents) {
       if (busy.has(agentId)) continue;
-      void this.onAgentEvict?.(blocks);
+      this.onAgentEvict?.(blocks);
       this.dropAgent(agentId);
       return true;
     }
