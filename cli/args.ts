@@ -6,6 +6,7 @@ export interface GenerateArgs {
   readonly prompt?: string;
   readonly promptIds?: number[];
   readonly chat?: string;
+  readonly batch?: string;
   readonly maxTokens: number;
   readonly temperature: number;
   readonly topK: number;
@@ -18,7 +19,7 @@ export interface GenerateArgs {
 
 const FLAGS = new Set(['--json']);
 const VALUED = new Set([
-  '--model', '--prompt', '--prompt-ids', '--chat', '--max-tokens', '--temperature', '--top-k', '--top-p', '--seed', '--dump-logits', '--block-tokens',
+  '--model', '--prompt', '--prompt-ids', '--chat', '--batch', '--max-tokens', '--temperature', '--top-k', '--top-p', '--seed', '--dump-logits', '--block-tokens',
 ]);
 
 function num(raw: string | undefined, flag: string, fallback: number, integer = false): number {
@@ -49,13 +50,14 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs {
   }
   const model = values.get('--model');
   if (!model) throw new InvalidRequestError('--model <dir> is required');
-  const inputs = ['--prompt', '--prompt-ids', '--chat'].filter((f) => values.has(f));
-  if (inputs.length !== 1) throw new InvalidRequestError('give exactly one of --prompt, --prompt-ids or --chat');
+  const inputs = ['--prompt', '--prompt-ids', '--chat', '--batch'].filter((f) => values.has(f));
+  if (inputs.length !== 1) throw new InvalidRequestError('give exactly one of --prompt, --prompt-ids, --chat or --batch');
   return {
     model,
     prompt: values.get('--prompt'),
     promptIds: values.has('--prompt-ids') ? parseIds(values.get('--prompt-ids') ?? '') : undefined,
     chat: values.get('--chat'),
+    batch: values.get('--batch'),
     maxTokens: num(values.get('--max-tokens'), '--max-tokens', 32, true),
     temperature: num(values.get('--temperature'), '--temperature', 0),
     topK: num(values.get('--top-k'), '--top-k', 0, true),
@@ -67,6 +69,6 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs {
   };
 }
 
-export const USAGE = `usage: semantic generate --model <dir> (--prompt <text> | --prompt-ids 1,2,3 | --chat <text>)
+export const USAGE = `usage: semantic generate --model <dir> (--prompt <text> | --prompt-ids 1,2,3 | --chat <text> | --batch <requests.json>)
          [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
          [--block-tokens B] [--json] [--dump-logits <file.safetensors>]`;

@@ -8,6 +8,8 @@ import { BlockPool } from '../src/domain/block-pool.ts';
 import { validateSampling } from '../src/domain/sampling.ts';
 import { validateTokenIds } from '../src/domain/values.ts';
 import { generateBatch } from '../src/application/batch-generate.ts';
+import { BlockPoolBatchEngine } from '../src/application/block-pool-batch-engine.ts';
+import { readBatchFile, runBatch } from './batch.ts';
 import { nodeGpu } from '../src/adapters/node/dawn.ts';
 import { FsModelSource } from '../src/adapters/node/hf-folder.ts';
 import { serializeSafetensors } from '../src/adapters/safetensors/index.ts';
@@ -31,6 +33,19 @@ function dumpLogits(file: string, rows: readonly Float32Array[], vocab: number):
   writeFileSync(file, bytes);
 }
 
+async function batch(args: GenerateArgs, backend: WebGpuBackend, tokenizer: HfTokenizer): Promise<void> {
+  const engine = new BlockPoolBatchEngine(backend, tokenizer);
+  const started = performance.now();
+  const results = await runBatch(engine, readBatchFile(args.batch ?? ''));
+  const stats = engine.stats();
+  if (args.json) {
+    const pool = { ...stats.pool, preemptions: stats.preemptions, steps: stats.steps, cached_agents: stats.cachedAgents };
+    process.stdout.write(`${JSON.stringify({ results, pool, timings: { total_ms: round(performance.now() - started) } })}\n`);
+  } else {
+    results.forEach((r, i) => process.stdout.write(`--- request ${i} (${r.finish_reason})\n${r.text}\n`));
+  }
+}
+
 async function generate(args: GenerateArgs): Promise<void> {
   const t0 = performance.now();
   const dir = resolve(args.model);
@@ -38,6 +53,12 @@ async function generate(args: GenerateArgs): Promise<void> {
   const tokenizer = await HfTokenizer.load({ modelId: basename(dir), localModelPath: dirname(dir), files });
   const gpu = await createGpuContext({ gpu: nodeGpu() });
   const backend = await WebGpuBackend.load(gpu, files, { modelId: basename(dir), blockTokens: args.blockTokens });
+  if (args.batch !== undefined) {
+    await batch(args, backend, tokenizer);
+    backend.dispose();
+    gpu.device.destroy();
+    return;
+  }
   const t1 = performance.now();
   const ids = promptIds(args, tokenizer, backend.vocabSize);
   const sampling = validateSampling({ temperature: args.temperature, topK: args.topK, topP: args.topP, seed: args.seed });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -54,6 +54,37 @@ describe('semantic generate (CLI, WebGPU through Dawn)', () => {
     let max = 0;
     cpu.logits.forEach((row, s) => row.forEach((v, i) => (max = Math.max(max, Math.abs(v - got[s * row.length + i])))));
     expect(max).toBeLessThanOrEqual(1e-3);
+  });
+
+  it.each(['tiny-llama', 'tiny-qwen2', 'tiny-qwen3'])('%s: --batch gives every request the greedy tokens of a single run', async (id) => {
+    const dir = join(MODELS, id);
+    const files = new FsModelSource(dir);
+    const tokenizer = await HfTokenizer.load({ modelId: id, localModelPath: MODELS, files });
+    const { model } = await loadCpuModel(files);
+    const requests = [
+      { prompt: 'ROMEO:\nBut soft', max_tokens: 10 },
+      { prompt_ids: [11, 22, 33, 44, 55], max_tokens: 8, join_at_step: 1, agent_id: 'b' },
+      { prompt: 'JULIET:\nO Romeo, Romeo! wherefore art thou', max_tokens: 12, join_at_step: 3 },
+      { prompt: 'ROMEO:\nBut soft, what light', max_tokens: 6, join_at_step: 3, agent_id: 'd' },
+    ];
+    const file = join(mkdtempSync(join(tmpdir(), 'semantic-')), 'batch.json');
+    writeFileSync(file, JSON.stringify(requests));
+    const out = await cli(['generate', '--model', dir, '--batch', file, '--json']);
+    expect(out.code, out.stderr).toBe(0);
+    const json = JSON.parse(out.stdout) as { results: Array<{ tokens: number[]; finish_reason: string; prefill_tokens_computed: number; prefill_tokens_reused: number }>; pool: { usedBlocks: number } };
+    expect(json.results).toHaveLength(requests.length);
+    requests.forEach((r, i) => {
+      const ids = r.prompt_ids ?? tokenizer.encode(r.prompt ?? '');
+      const single = model.generateGreedy(ids, r.max_tokens, { eosTokenIds: tokenizer.eosTokenIds() }).tokens;
+      expect(json.results[i].tokens, `request ${i}`).toEqual(single);
+      expect(json.results[i].prefill_tokens_computed + json.results[i].prefill_tokens_reused).toBe(ids.length);
+    });
+    // Finished requests stay cached as their agents' contexts.
+    expect(json.pool.usedBlocks).toBeGreaterThan(0);
+    if (id === 'tiny-qwen2') {
+      const single = await cli(['generate', '--model', dir, '--prompt', requests[2].prompt ?? '', '--max-tokens', '12', '--json']);
+      expect(JSON.parse(single.stdout).tokens).toEqual(json.results[2].tokens);
+    }
   });
 
   it('bad arguments fail with a typed error and the usage', async () => {
