@@ -16,6 +16,18 @@ export interface EngineOptions extends Partial<SchedulePolicy> {
   readonly onAgentEvict?: AgentEvictHook;
 }
 
+/** How a cache store plugs into the engine (all optional). */
+export interface EngineCacheHooks {
+  /** An idle agent's hot blocks are about to be dropped under pool pressure. */
+  readonly onAgentEvict?: AgentEvictHook;
+  /** Before a request is queued: bring the agent's cache to the hot tier if worthwhile. */
+  readonly prepareAgent?: (agentId: string, promptIds: readonly number[]) => Promise<void>;
+  /** A request finished and its context became the agent's hot cache. */
+  readonly afterFinish?: (agentId: string) => void;
+  /** A step computed `tokens` prefill tokens in `ms` (for the restore-or-recompute model). */
+  readonly onPrefill?: (tokens: number, ms: number) => void;
+}
+
 export interface EngineStats {
   readonly pool: PoolStats;
   readonly running: number;
@@ -52,6 +64,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
   private steps = 0;
   private admissions = 0;
   private loop: Promise<void> | null = null;
+  private hooks: EngineCacheHooks = {};
 
   constructor(
     private readonly backend: ModelBackendPort,
@@ -65,9 +78,15 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     this.kv = new KvManager(new BlockPool(backend.totalBlocks), new PrefixIndex(spec.fingerprint, spec.blockTokens), busy, options.onAgentEvict);
   }
 
+  setCacheHooks(hooks: EngineCacheHooks): void {
+    this.hooks = hooks;
+    this.kv.setEvictHook(hooks.onAgentEvict);
+  }
+
   async submit(request: SubmitRequest): Promise<string> {
     const v = validateRequest(request, this.tokenizer, this.backend.vocabSize, this.backend.maxContext);
     this.kv.assertFits(Math.ceil((v.promptIds.length + v.limits.maxTokens) / this.kv.blockTokens));
+    await this.hooks.prepareAgent?.(v.agentId, v.promptIds);
     const uid = `gen-${++this.nextUid}`;
     const decode = (ids: readonly number[]): string => this.tokenizer?.decode(ids, { skipSpecialTokens: true }) ?? '';
     const seq = new Sequence(uid, v.agentId, v.promptIds, v.sampling, v.limits, new TextStream(decode, v.limits.stop), Date.now());
@@ -136,7 +155,10 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     if (planned.steps.length > 0) {
       try {
         if (planned.copies.length > 0) await this.backend.copyBlocks(planned.copies);
+        const started = performance.now();
         const out = await this.backend.forward(planned.steps.map((p) => p.step));
+        const prefill = planned.steps.reduce((n, p) => n + (p.step.tokenIds.length > 1 ? p.step.tokenIds.length : 0), 0);
+        this.hooks.onPrefill?.(prefill, performance.now() - started);
         planned.steps.forEach((p, i) => this.advance(p.seq, p.step, out.nextTokens[i]));
       } catch (error) {
         for (const p of planned.steps) this.finish(p.seq, 'error', errorToPlain(error));
@@ -275,6 +297,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     const keep = wasRunning && seq.computed > 0 && (reason === 'stop' || reason === 'length');
     if (keep) this.kv.commit(seq.agentId, seq.tokens.slice(0, seq.computed), seq.table);
     else this.kv.pool.releaseAll(seq.table);
+    if (keep) this.hooks.afterFinish?.(seq.agentId);
     seq.table = [];
     if (seq.finalText === null) {
       const tail = seq.stream.flush(seq.generated);

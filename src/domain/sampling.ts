@@ -53,3 +53,10 @@ export function validateLimits(input: Partial<GenerationLimits>, maxContext: num
 export function isGreedy(params: SamplingParams): boolean {
   return params.temperature === 0;
 }
+
+/** Index of the largest value; ties go to the lowest index (the GPU sampler does the same). */
+export function argmax(x: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  return best;
+}

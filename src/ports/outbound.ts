@@ -2,7 +2,7 @@
  * Outbound (driven) ports: what the application needs from the outside world.
  * Adapters under src/adapters implement these; the worker wires them.
  */
-import type { ModelCacheSpec } from '../domain/model-cache-spec.ts';
+import type { KvQuantization, ModelCacheSpec } from '../domain/model-cache-spec.ts';
 import type { SamplingParams } from '../domain/sampling.ts';
 import type { AgentBlocks, CacheKey } from '../domain/values.ts';
 import type { BlockCopy, BlockId, PoolStats } from '../domain/block-pool.ts';
@@ -155,4 +155,27 @@ export interface CacheStoreStats {
   readonly warmBytes: number;
   readonly coldAgents: number;
   readonly pool: PoolStats;
+}
+
+/** One agent's cache decoded from its blob. */
+export interface DecodedAgentKv {
+  readonly agentId: string;
+  readonly tokenIds: number[];
+  readonly snapshot: KvSnapshot;
+  readonly quantization: KvQuantization;
+}
+
+/**
+ * The agent cache blob format (safetensors in this runtime). `decode` parses untrusted bytes and
+ * refuses another model (ModelMismatchError) or malformed data (CacheCorruptError).
+ */
+export interface KvBlobCodecPort {
+  encode(input: {
+    readonly agentId: string;
+    readonly spec: ModelCacheSpec;
+    readonly tokenIds: readonly number[];
+    readonly snapshot: KvSnapshot;
+    readonly quantization?: KvQuantization;
+  }): Uint8Array;
+  decode(bytes: Uint8Array, expected: ModelCacheSpec): DecodedAgentKv;
 }

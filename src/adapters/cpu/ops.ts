@@ -165,12 +165,7 @@ export function softmax(x: Float32Array, width: number = x.length): Float32Array
   return out;
 }
 
-/** Index of the largest value; the lowest index wins a tie (as torch.argmax does). */
-export function argmax(x: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
-  return best;
-}
+export { argmax } from '../../domain/sampling.ts';
 
 export interface AttentionInput {
   /** New queries after RoPE: [nTokens, nHeads, headDim]. */

@@ -1,4 +1,4 @@
-import { DeviceLostError, InvalidRequestError } from '../../domain/errors.ts';
+import { DeviceLostError, InvalidRequestError, SemanticError } from '../../domain/errors.ts';
 
 /** What the kernels may rely on, read from the adapter, never assumed. */
 export interface GpuCapabilities {
@@ -107,6 +107,49 @@ export async function createGpuContext(options: CreateGpuContextOptions = {}): P
     lost,
     isLost: () => lostFlag,
   };
+}
+
+/**
+ * How long a failed GPU operation waits for `lost` before deciding the failure was not a device
+ * loss. A lost device rejects pending mapAsync calls (AbortError), and the `lost` promise may
+ * settle a task or two later than that rejection; only failures pay this wait.
+ */
+const LOSS_GRACE_MS = 250;
+
+/** The typed error to throw for a lost context, carrying the loss reason and the raw cause. */
+function lostError(lost: DeviceLostError, cause?: unknown): DeviceLostError {
+  return new DeviceLostError(lost.message, lost.details, cause === undefined ? undefined : { cause });
+}
+
+async function lostWithin(ctx: GpuContext, ms: number): Promise<DeviceLostError | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([ctx.lost, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Run GPU work so that device loss is an event, not a crash: on a lost device it rejects with
+ * DeviceLostError before starting, and when the work fails with a raw error (a rejected mapAsync,
+ * a DOMException) because the device was lost meanwhile, it rejects with DeviceLostError (the raw
+ * error as `cause`). Typed errors (InvalidRequestError, ...) and failures on a live device pass
+ * through unchanged.
+ */
+export async function guardDeviceLoss<T>(ctx: GpuContext, work: () => Promise<T>): Promise<T> {
+  if (ctx.isLost()) throw lostError(await ctx.lost);
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof SemanticError) throw error;
+    const lost = ctx.isLost() ? await ctx.lost : await lostWithin(ctx, LOSS_GRACE_MS);
+    if (lost) throw lostError(lost, error);
+    throw error;
+  }
 }
 
 /** Refuse a buffer the device cannot bind, with a typed error, before creating it. */

@@ -6,7 +6,7 @@ import { ropeInvFreq } from '../../domain/rope.ts';
 import type { ForwardResult, KvSnapshot, ModelBackendPort, ModelFileSource, SequenceStep } from '../../ports/outbound.ts';
 import { readCheckpoint, readJsonFile } from '../safetensors/index.ts';
 import { parseModelConfig } from '../../domain/model-config.ts';
-import type { GpuContext } from './device.ts';
+import { guardDeviceLoss, type GpuContext } from './device.ts';
 import type { KernelContext } from './dispatch.ts';
 import { encodeForward, type ForwardResources } from './forward.ts';
 import { GpuBuffers } from './gpu-buffers.ts';
@@ -87,8 +87,12 @@ export class WebGpuBackend implements ModelBackendPort {
     return this.ctx.buffers.stats();
   }
 
-  async forward(steps: readonly SequenceStep[], options: { readonly returnLogits?: boolean } = {}): Promise<ForwardResult> {
-    this.assertAlive();
+  /** Rejects with DeviceLostError (typed) when the device is lost before or during the step. */
+  forward(steps: readonly SequenceStep[], options: { readonly returnLogits?: boolean } = {}): Promise<ForwardResult> {
+    return guardDeviceLoss(this.gpu, () => this.forwardOnDevice(steps, options));
+  }
+
+  private async forwardOnDevice(steps: readonly SequenceStep[], options: { readonly returnLogits?: boolean }): Promise<ForwardResult> {
     const plan = planStep(steps, {
       vocabSize: this.vocabSize,
       maxContext: this.maxContext,
@@ -133,8 +137,7 @@ export class WebGpuBackend implements ModelBackendPort {
   }
 
   readBlocks(blockTable: readonly BlockId[], tokens: number): Promise<KvSnapshot> {
-    this.assertAlive();
-    return this.resources.kv.read(blockTable, tokens);
+    return guardDeviceLoss(this.gpu, () => this.resources.kv.read(blockTable, tokens));
   }
 
   async writeBlocks(blockTable: readonly BlockId[], snapshot: KvSnapshot): Promise<void> {

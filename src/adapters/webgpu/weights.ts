@@ -4,12 +4,14 @@ import type { ModelConfig } from '../../domain/model-config.ts';
 import { EMBED_TOKENS, FINAL_NORM, LM_HEAD, assertTensorShapes, layerPrefix, modelTensorSpecs } from '../../domain/model-tensors.ts';
 import { tensorToFloat32, typedView, type TensorEntry } from '../safetensors/index.ts';
 import type { GpuBuffers } from './gpu-buffers.ts';
-import type { GpuDtype, GpuTensor } from './gpu-tensor.ts';
+import { BYTES_PER_ELEMENT, rowsPerPart, type GpuDtype, type GpuTensor, type GpuTensorPart } from './gpu-tensor.ts';
 
 /**
  * Checkpoint tensors in GPU buffers. Matrices keep F16 as packed f16 (read with
  * unpack2x16float); F32 stays f32; BF16 is widened to f32 (exact; WGSL has no bf16). Vectors
- * (norms, biases) are always f32: they are tiny and read once per row.
+ * (norms, biases) are always f32: they are tiny and read once per row. A matrix larger than the
+ * storage binding limit (the device's, or `maxBindingBytes`) is split by rows into parts that
+ * each fit (GpuTensor.parts); matmul and embedding give bitwise the unsplit results on them.
  */
 export interface GpuLayerWeights {
   readonly inputNorm: GPUBuffer;
@@ -40,6 +42,12 @@ export interface GpuModelWeights {
 export interface UploadOptions {
   /** Force the storage of matrices: 'f16' packs f32 checkpoints too (halves memory). */
   readonly matrixDtype?: GpuDtype;
+  /**
+   * Cap on the bytes of one weight binding, below the device's maxStorageBufferBindingSize (for
+   * tests, which force small limits to exercise splitting). A matrix larger than the limit is
+   * split by rows into parts that each fit (see GpuTensor.parts).
+   */
+  readonly maxBindingBytes?: number;
 }
 
 class Uploader {
@@ -73,15 +81,19 @@ class Uploader {
     const cols = e.shape[e.shape.length - 1];
     if (wantF16 && cols % 2 !== 0) throw new InvalidRequestError(`f16 matrix ${name} needs an even row length`, { tensor: name, cols });
     const data: Uint16Array | Float32Array = wantF16 ? (e.dtype === 'F16' ? (typedView(e) as Uint16Array) : f32ArrayToF16(tensorToFloat32(e))) : tensorToFloat32(e);
-    if (data.byteLength > this.maxBinding) {
-      throw new InvalidRequestError(`tensor ${name} (${data.byteLength} bytes) exceeds the device's storage binding limit`, {
-        tensor: name,
-        bytes: data.byteLength,
-        limit: this.maxBinding,
-      });
-    }
+    const dtype: GpuDtype = wantF16 ? 'f16' : 'f32';
     this.bytes += data.byteLength;
-    return { buffer: this.buffers.upload(`weight:${name}`, data), dtype: wantF16 ? 'f16' : 'f32', shape: e.shape };
+    const rows = e.shape.length === 2 ? e.shape[0] : 1;
+    const perPart = rowsPerPart(rows, data.length / rows, dtype, this.maxBinding);
+    if (perPart >= rows) return { buffer: this.buffers.upload(`weight:${name}`, data), dtype, shape: e.shape };
+    const rowElements = data.length / rows;
+    const parts: GpuTensorPart[] = [];
+    for (let rowStart = 0; rowStart < rows; rowStart += perPart) {
+      const n = Math.min(perPart, rows - rowStart);
+      const slice = data.subarray(rowStart * rowElements, (rowStart + n) * rowElements);
+      parts.push({ buffer: this.buffers.upload(`weight:${name}:rows${rowStart}+${n}`, slice), rowStart, rows: n });
+    }
+    return { buffer: parts[0].buffer, dtype, shape: e.shape, parts };
   }
 }
 
@@ -119,7 +131,11 @@ export function uploadWeights(
     if (!tensors.has(spec.name)) throw new InvalidRequestError(`checkpoint has no tensor ${spec.name}`, { tensor: spec.name });
   }
   assertTensorShapes(config, tensors);
-  const u = new Uploader(buffers, tensors, maxBinding, options);
+  const limit = options.maxBindingBytes === undefined ? maxBinding : Math.min(maxBinding, options.maxBindingBytes);
+  if (!Number.isFinite(limit) || limit < BYTES_PER_ELEMENT.f32) {
+    throw new InvalidRequestError(`maxBindingBytes must be a positive number of bytes`, { maxBindingBytes: options.maxBindingBytes });
+  }
+  const u = new Uploader(buffers, tensors, limit, options);
   const embed = u.matrix(EMBED_TOKENS);
   const layers = Array.from({ length: config.nLayers }, (_, i) => uploadLayer(u, config, i));
   const finalNorm = u.vector(FINAL_NORM);

@@ -32,9 +32,19 @@ export class KvManager {
     readonly pool: BlockPool,
     readonly index: PrefixIndex,
     private readonly busyAgents: () => ReadonlySet<string>,
-    private readonly onAgentEvict?: AgentEvictHook,
+    private onAgentEvict?: AgentEvictHook,
   ) {
     pool.setCacheHooks({ isIndexed: (id) => index.has(id), evict: (id) => index.remove(id) });
+  }
+
+  setEvictHook(hook: AgentEvictHook | undefined): void {
+    this.onAgentEvict = hook;
+  }
+
+  /** Fresh blocks for `tokens` tokens (a restore), or null when the pool cannot give them. */
+  allocateFor(tokens: number): BlockId[] | null {
+    const table: BlockId[] = [];
+    return this.ensureCapacity(table, tokens) ? table : null;
   }
 
   get blockTokens(): number {
@@ -106,6 +116,20 @@ export class KvManager {
     this.agents.delete(agentId);
     this.agents.set(agentId, { agentId, blockTable: table.slice(0, needed), tokenIds: [...tokenIds] });
     if (old) this.pool.releaseAll(old.blockTable);
+  }
+
+  /**
+   * Install restored blocks (already filled by the backend) as an agent's cache. The table's
+   * references pass to the agent; its full blocks join the prefix index.
+   */
+  adopt(agentId: string, tokenIds: readonly number[], table: readonly BlockId[]): void {
+    this.commit(agentId, tokenIds, table);
+  }
+
+  /** Agents not running a request, least recently used first. */
+  idleAgents(): AgentBlocks[] {
+    const busy = this.busyAgents();
+    return [...this.agents.values()].filter((a) => !busy.has(a.agentId));
   }
 
   /** Drop an agent's hot cache; its indexed blocks stay cached in the pool until reused. */

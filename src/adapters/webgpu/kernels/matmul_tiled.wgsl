@@ -4,8 +4,12 @@
 //   binding 1  w    : [N, K] row-major, f32 or packed f16, declared with w_at() by the weight
 //                     accessor file that ops/matmul.ts prepends (matmul_weights_{f32,f16}.wgsl)
 //   binding 2  bias : f32 [N], read only when has_bias != 0 (otherwise any read-only buffer)
-//   binding 3  out  : f32 [M, N] row-major
+//   binding 3  out  : f32 [M, out_stride] row-major; this dispatch writes columns
+//                     [out_col0, out_col0 + N) of it (out_stride = N, out_col0 = 0 for a whole W)
 //   binding 4  params (uniform, below)
+// A W split by rows (GpuTensor.parts) runs one dispatch per part: w is then the part's rows
+// [out_col0, out_col0 + N) of the full matrix, N the part's row count, and bias[out_col0 + n] its
+// bias. Each output's reduction is unchanged by the split, so results are bitwise the same.
 // Work split: one workgroup per 64 (M) x 64 (N) output tile, 16 x 16 threads, each thread owning
 // the 4 x 4 outputs (m_base + ty + 16 i, n_base + tx + 16 j), so that neighbouring threads write
 // neighbouring columns. K is staged through workgroup memory 16 at a time.
@@ -26,6 +30,10 @@ struct Params {
   groups_x: u32,
   has_bias: u32,
   total_groups: u32,
+  out_stride: u32,
+  out_col0: u32,
+  _pad0: u32,
+  _pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -103,8 +111,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       let n = n_base + tx + 16u * j;
       if (n >= N) { continue; }
       var v = acc[i * 4u + j];
-      if (params.has_bias != 0u) { v = v + bias[n]; }
-      out[m * N + n] = v;
+      if (params.has_bias != 0u) { v = v + bias[params.out_col0 + n]; }
+      out[m * params.out_stride + params.out_col0 + n] = v;
     }
   }
 }

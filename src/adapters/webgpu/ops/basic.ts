@@ -6,7 +6,7 @@ import swigluWgsl from '../kernels/swiglu.wgsl?raw';
 import gatherRowsWgsl from '../kernels/gather_rows.wgsl?raw';
 import { InvalidRequestError } from '../../../domain/errors.ts';
 import { dispatch, type Binding, type KernelContext } from '../dispatch.ts';
-import type { GpuTensor } from '../gpu-tensor.ts';
+import { BYTES_PER_ELEMENT, tensorParts, type GpuTensor } from '../gpu-tensor.ts';
 import type { KernelSource } from '../pipelines.ts';
 import { grid1d } from './elementwise.ts';
 
@@ -71,7 +71,7 @@ function rowGrid(ctx: KernelContext, rows: number): { groups: [number, number]; 
 }
 
 export interface EmbeddingArgs {
-  /** [vocab, hidden], f32 or packed f16. */
+  /** [vocab, hidden], f32 or packed f16; may be split by vocab rows (GpuTensor.parts). */
   readonly table: GpuTensor;
   /** u32 [nTokens]; ids >= vocab produce a zero row. */
   readonly tokenIds: Binding;
@@ -93,14 +93,22 @@ export function encodeEmbedding(ctx: KernelContext, encoder: GPUCommandEncoder, 
   }
   const vocab = table.shape[0];
   requireCount('vocab', vocab);
-  const elementBytes = table.dtype === 'f16' ? 2 : 4;
-  requireBytes('embedding table', table.buffer, vocab * hidden * elementBytes);
+  const parts = tensorParts(table);
+  const elementBytes = BYTES_PER_ELEMENT[table.dtype];
+  for (const p of parts) requireBytes(parts.length > 1 ? `embedding table rows ${p.rowStart}+${p.rows}` : 'embedding table', p.buffer, p.rows * hidden * elementBytes);
   requireBytes('tokenIds', tokenIds, nTokens * 4);
   requireBytes('embedding out', out, nTokens * hidden * 4);
   const n = nTokens * hidden;
   const { groups, strideX } = grid1d(ctx, n);
-  const uniforms = new Uint32Array([n, hidden, vocab, table.dtype === 'f16' ? 1 : 0, strideX, 0, 0, 0]);
-  dispatch(ctx, encoder, ctx.pipelines.get(EMBEDDING), 'embedding', [table.buffer, tokenIds, out], groups, uniforms, transients);
+  const pipeline = ctx.pipelines.get(EMBEDDING);
+  // One dispatch per part: each writes the outputs of the tokens whose row it holds (the last
+  // one also the zero rows of out-of-vocabulary ids), so every output is written exactly once.
+  parts.forEach((p, i) => {
+    const zeroOob = i === parts.length - 1 ? 1 : 0;
+    const uniforms = new Uint32Array([n, hidden, vocab, table.dtype === 'f16' ? 1 : 0, strideX, p.rowStart, p.rows, zeroOob]);
+    const label = parts.length > 1 ? `embedding:rows${p.rowStart}+${p.rows}` : 'embedding';
+    dispatch(ctx, encoder, pipeline, label, [p.buffer, tokenIds, out], groups, uniforms, transients);
+  });
 }
 
 export interface RmsNormArgs {

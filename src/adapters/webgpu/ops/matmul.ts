@@ -4,7 +4,7 @@ import weightsF32Wgsl from '../kernels/matmul_weights_f32.wgsl?raw';
 import weightsF16Wgsl from '../kernels/matmul_weights_f16.wgsl?raw';
 import { InvalidRequestError } from '../../../domain/errors.ts';
 import { dispatch, type Binding, type KernelContext } from '../dispatch.ts';
-import type { GpuDtype, GpuTensor } from '../gpu-tensor.ts';
+import { BYTES_PER_ELEMENT, tensorParts, type GpuDtype, type GpuTensor } from '../gpu-tensor.ts';
 import type { KernelSource, PipelineVariant } from '../pipelines.ts';
 
 /**
@@ -14,7 +14,9 @@ import type { KernelSource, PipelineVariant } from '../pipelines.ts';
  * for decode (few rows), each with an f32-weight and a packed-f16-weight variant. Both compute
  * every output with the same sequential f32 reduction (see the kernels' headers), so row r's
  * result is bitwise the same whatever M is and whichever kernel ran: greedy decoding gives the
- * same tokens alone and in a batch, and chunking a prefill does not change results.
+ * same tokens alone and in a batch, and chunking a prefill does not change results. A W split
+ * by rows (GpuTensor.parts) runs one dispatch per part into its columns of `out` (out_stride,
+ * out_col0 uniforms): each output is still that one reduction, so splitting changes no bit.
  */
 export const MATMUL_TILED: KernelSource = { name: 'matmul_tiled', code: tiledWgsl };
 export const MATMUL_VEC: KernelSource = { name: 'matmul_vec', code: vecWgsl };
@@ -32,7 +34,10 @@ const VEC_TILE_N = 64;
 export interface MatmulArgs {
   /** Activations [xOffsetRows + M, K], f32 row-major. */
   readonly x: GPUBuffer;
-  /** Weights [N, K] (HF Linear layout), dtype 'f32' or packed 'f16' (see gpu-tensor.ts). */
+  /**
+   * Weights [N, K] (HF Linear layout), dtype 'f32' or packed 'f16' (see gpu-tensor.ts). May be
+   * split by rows (`parts`, for a W over the binding limit): one dispatch per part.
+   */
   readonly w: GpuTensor;
   /** [N] f32, optional; added after the reduction. */
   readonly bias?: GPUBuffer;
@@ -54,8 +59,6 @@ const WEIGHT_VARIANTS: Readonly<Record<GpuDtype, PipelineVariant>> = {
   f16: { key: 'f16', transform: (code) => `${weightsF16Wgsl}\n${code}` },
 };
 
-const BYTES_PER_WEIGHT: Readonly<Record<GpuDtype, number>> = { f32: 4, f16: 2 };
-
 /** The kernel encodeMatmul picks for M rows. */
 export function chooseMatmulKernel(M: number): MatmulKernel {
   return M <= MATMUL_VEC_MAX_ROWS ? 'vec' : 'tiled';
@@ -71,9 +74,17 @@ function isCount(v: number): boolean {
   return Number.isSafeInteger(v) && v > 0;
 }
 
+/** One dispatch's slice of W: rows [rowStart, rowStart + rows) of W, i.e. those output columns. */
+interface WeightPart {
+  readonly buffer: GPUBuffer;
+  readonly rowStart: number;
+  readonly rows: number;
+  readonly bytes: number;
+}
+
 interface MatmulLayout {
   readonly xBytes: number;
-  readonly wBytes: number;
+  readonly parts: readonly WeightPart[];
   readonly outBytes: number;
   readonly biasBytes: number;
   readonly row0: number;
@@ -91,18 +102,19 @@ export function validateMatmul(ctx: KernelContext, args: MatmulArgs): MatmulLayo
   if (w.dtype !== 'f32' && w.dtype !== 'f16') fail(`unsupported weight dtype ${String(w.dtype)}`);
   if (w.shape.length !== 2 || w.shape[0] !== N || w.shape[1] !== K) fail(`weight shape [${w.shape.join(', ')}] is not [N, K] = [${N}, ${K}]`);
   if (w.dtype === 'f16' && K % 2 !== 0) fail('packed f16 weights need an even K');
-  // The kernels index with u32; keep every flat index below 2^32.
-  if ((row0 + M) * K >= 2 ** 32 || N * K >= 2 ** 32 || M * N >= 2 ** 32) fail('a flat index would overflow u32');
+  // The kernels index with u32; keep every flat index below 2^32 (W is indexed within a part).
+  const parts = tensorParts(w).map((p) => ({ ...p, bytes: p.rows * K * BYTES_PER_ELEMENT[w.dtype] }));
+  if ((row0 + M) * K >= 2 ** 32 || M * N >= 2 ** 32 || parts.some((p) => p.rows * K >= 2 ** 32)) fail('a flat index would overflow u32');
   const layout: MatmulLayout = {
     xBytes: (row0 + M) * K * 4,
-    wBytes: N * K * BYTES_PER_WEIGHT[w.dtype],
+    parts,
     outBytes: M * N * 4,
     biasBytes: N * 4,
     row0,
   };
   const sized: [string, GPUBuffer | undefined, number][] = [
     ['x', args.x, layout.xBytes],
-    ['w', w.buffer, layout.wBytes],
+    ...parts.map((p): [string, GPUBuffer, number] => [parts.length > 1 ? `w rows ${p.rowStart}+${p.rows}` : 'w', p.buffer, p.bytes]),
     ['out', args.out, layout.outBytes],
     ['bias', args.bias, layout.biasBytes],
   ];
@@ -113,7 +125,7 @@ export function validateMatmul(ctx: KernelContext, args: MatmulArgs): MatmulLayo
     if (bytes > maxBinding) fail(`${name} needs ${bytes} bytes in one binding; the device allows ${maxBinding}`);
   }
   // WebGPU forbids a writable binding aliasing another binding of the same dispatch.
-  if (args.out === args.x || args.out === w.buffer || args.out === args.bias) fail('out must not alias x, w or bias');
+  if (args.out === args.x || args.out === args.bias || parts.some((p) => p.buffer === args.out)) fail('out must not alias x, w or bias');
   return layout;
 }
 
@@ -145,30 +157,29 @@ export function encodeMatmulWith(
   const layout = validateMatmul(ctx, args);
   const { M, N, K, w } = args;
   const weights = WEIGHT_VARIANTS[w.dtype];
-  let pipeline: GPUComputePipeline;
-  let tilesN: number;
-  let tilesM: number;
-  if (kernel === 'tiled') {
-    pipeline = ctx.pipelines.get(MATMUL_TILED, weights);
-    tilesN = Math.ceil(N / TILED_TILE_N);
-    tilesM = Math.ceil(M / TILED_TILE_M);
-  } else {
-    const rows = vecRows(M);
-    pipeline = ctx.pipelines.get(MATMUL_VEC, { ...weights, constants: { ROWS: rows } });
-    tilesN = Math.ceil(N / VEC_TILE_N);
-    tilesM = Math.ceil(M / rows);
-  }
-  const total = tilesN * tilesM;
-  const [gx, gy] = spreadGroups(ctx, total);
-  const bindings: Binding[] = [
-    { buffer: args.x, size: layout.xBytes },
-    { buffer: w.buffer, size: layout.wBytes },
-    // Without a bias the kernel never reads binding 2, but the pipeline layout still has it:
-    // bind x there (read-only aliasing is allowed) rather than allocate a dummy buffer.
-    args.bias ? { buffer: args.bias, size: layout.biasBytes } : { buffer: args.x, size: layout.xBytes },
-    { buffer: args.out, size: layout.outBytes },
-  ];
-  const uniforms = new Uint32Array([M, N, K, layout.row0, tilesN, gx, args.bias ? 1 : 0, total]);
+  const rows = vecRows(M);
+  const pipeline =
+    kernel === 'tiled' ? ctx.pipelines.get(MATMUL_TILED, weights) : ctx.pipelines.get(MATMUL_VEC, { ...weights, constants: { ROWS: rows } });
+  const tilesM = kernel === 'tiled' ? Math.ceil(M / TILED_TILE_M) : Math.ceil(M / rows);
   const label = `${args.label ?? 'matmul'}:${kernel}:${w.dtype}`;
-  dispatch(ctx, encoder, pipeline, label, bindings, [gx, gy], uniforms, transients);
+  // One dispatch per weight part (one for an unsplit W). Part p computes output columns
+  // [rowStart, rowStart + rows) of every row, written at out[m * N + rowStart + n]: each output
+  // is the same single sequential reduction whichever part computes it, so a split W gives
+  // bitwise the result of the unsplit one, and batch invariance is untouched.
+  for (const part of layout.parts) {
+    const tilesN = Math.ceil(part.rows / (kernel === 'tiled' ? TILED_TILE_N : VEC_TILE_N));
+    const total = tilesN * tilesM;
+    const [gx, gy] = spreadGroups(ctx, total);
+    const bindings: Binding[] = [
+      { buffer: args.x, size: layout.xBytes },
+      { buffer: part.buffer, size: part.bytes },
+      // Without a bias the kernel never reads binding 2, but the pipeline layout still has it:
+      // bind x there (read-only aliasing is allowed) rather than allocate a dummy buffer.
+      args.bias ? { buffer: args.bias, size: layout.biasBytes } : { buffer: args.x, size: layout.xBytes },
+      { buffer: args.out, size: layout.outBytes },
+    ];
+    const uniforms = new Uint32Array([M, part.rows, K, layout.row0, tilesN, gx, args.bias ? 1 : 0, total, N, part.rowStart, 0, 0]);
+    const partLabel = layout.parts.length > 1 ? `${label}:rows${part.rowStart}+${part.rows}` : label;
+    dispatch(ctx, encoder, pipeline, partLabel, bindings, [gx, gy], uniforms, transients);
+  }
 }

@@ -1,5 +1,5 @@
 import sampleWgsl from '../kernels/sample.wgsl?raw';
-import { argmax } from '../../cpu/ops.ts';
+import { argmax } from '../../../domain/sampling.ts';
 import { InvalidRequestError } from '../../../domain/errors.ts';
 import { dispatch, type Binding, type KernelContext } from '../dispatch.ts';
 import type { KernelSource } from '../pipelines.ts';

@@ -1,0 +1,389 @@
+/**
+ * The cold tier in Node: one folder, per agent `<agentId>.safetensors` (the same bytes as in
+ * IndexedDB) and `<agentId>.json` (its CachedAgentRecord). Agent ids are validated, so they are
+ * safe file names.
+ *
+ * Crash safety. Every file is written to `<file>.tmp-<random>`, flushed, then renamed over its
+ * target (rename is atomic on POSIX). The blob is the source of truth and is renamed first;
+ * the record is renamed after it. The record carries the identity (size, mtime in ns, inode) of
+ * the blob file it describes, which rename keeps, so a record left behind by a crash between
+ * the two renames, or one with no blob at all, is recognised as stale: the listing then derives
+ * the record from the blob's own metadata instead of trusting it. Leftover temp files are
+ * ignored by every read and removed by `cleanup()` (run by `open`).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import {
+  CacheCorruptError,
+  InternalError,
+  InvalidRequestError,
+  ModelMismatchError,
+  QuotaExceededError,
+  SemanticError,
+} from '../../domain/errors.ts';
+import { validateAgentId } from '../../domain/values.ts';
+import type { CachePersistencePort, CachedAgentRecord } from '../../ports/outbound.ts';
+import { readAgentBlobMeta } from '../safetensors/agent-blob.ts';
+
+const BLOB_EXT = '.safetensors';
+const RECORD_EXT = '.json';
+// Only our own temp names: cleanup must never touch other files someone keeps in the folder.
+const TEMP_SUFFIX = /\.(safetensors|json)\.tmp-[0-9a-f]{16}$/;
+const QUOTA_CODES: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT']);
+const MISSING_CODES: ReadonlySet<string> = new Set(['ENOENT', 'ENOTDIR']);
+const DEFAULT_STALE_TEMP_MS = 60_000;
+
+export interface FsCachePersistenceOptions {
+  readonly dir: string;
+  /**
+   * `cleanup` removes temp files older than this. Another process may be writing into the same
+   * folder, so a fresh temp file may be a save in progress. Default 60 s.
+   */
+  readonly staleTempMs?: number;
+}
+
+/** Which blob file a record was written for; rename keeps all three. */
+interface BlobIdentity {
+  readonly size: string;
+  readonly mtimeNs: string;
+  readonly ino: string;
+}
+
+interface RecordFile {
+  readonly agentId: string;
+  readonly modelFingerprint: string;
+  readonly tokenCount: number;
+  readonly bytes: number;
+  readonly lastUsed: number;
+  readonly blob: BlobIdentity;
+}
+
+type SaveRecord = Omit<CachedAgentRecord, 'tier' | 'bytes'>;
+
+export class FsCachePersistence implements CachePersistencePort {
+  readonly dir: string;
+  private readonly staleTempMs: number;
+  /** Saves and deletes of one agent run one after another, so their renames never interleave. */
+  private readonly locks = new Map<string, Promise<unknown>>();
+  /** Temp files of this instance's saves in progress; cleanup leaves them alone. */
+  private readonly inFlight = new Set<string>();
+
+  constructor(options: FsCachePersistenceOptions) {
+    this.dir = resolve(options.dir);
+    this.staleTempMs = options.staleTempMs ?? DEFAULT_STALE_TEMP_MS;
+  }
+
+  /** Create the folder if needed and clean up after earlier crashes. */
+  static async open(options: FsCachePersistenceOptions): Promise<FsCachePersistence> {
+    const persistence = new FsCachePersistence(options);
+    await mkdir(persistence.dir, { recursive: true }).catch((error: unknown) => {
+      throw fsError(error, 'create the cache folder', undefined, 0);
+    });
+    await persistence.cleanup();
+    return persistence;
+  }
+
+  async save(agentId: string, blob: Uint8Array, record: SaveRecord): Promise<void> {
+    const id = validateAgentId(agentId);
+    checkRecord(id, record);
+    await this.exclusive(id, () => this.writePair(id, blob, record));
+  }
+
+  async load(agentId: string): Promise<Uint8Array | null> {
+    const id = validateAgentId(agentId);
+    try {
+      return ownBytes(await readFile(this.blobPath(id)));
+    } catch (error) {
+      if (MISSING_CODES.has(codeOf(error) ?? '')) return null;
+      throw fsError(error, 'read the blob', id, 0);
+    }
+  }
+
+  async exists(agentId: string): Promise<boolean> {
+    const id = validateAgentId(agentId);
+    return (await this.statBlob(id)) !== null;
+  }
+
+  /** Blob first: once it is gone the agent is gone, whatever happens to the record. */
+  async delete(agentId: string): Promise<boolean> {
+    const id = validateAgentId(agentId);
+    return this.exclusive(id, async () => {
+      const blobExisted = await removeFile(this.blobPath(id), id);
+      const recordExisted = await removeFile(this.recordPath(id), id);
+      return blobExisted || recordExisted;
+    });
+  }
+
+  /** One record per blob, tier 'cold'; blobs that are neither recorded nor readable are skipped. */
+  async listCachedAgents(): Promise<CachedAgentRecord[]> {
+    const ids = (await this.names())
+      .filter((name) => name.endsWith(BLOB_EXT))
+      .map((name) => name.slice(0, -BLOB_EXT.length))
+      .filter(isAgentId);
+    const records = await Promise.all(ids.map((id) => this.recordOf(id)));
+    return records.filter((r): r is CachedAgentRecord => r !== null);
+  }
+
+  /** Up to `limit` records, least recently used first: the store's eviction candidates. */
+  async oldestAgents(limit: number): Promise<CachedAgentRecord[]> {
+    if (!Number.isSafeInteger(limit) || limit < 0) {
+      throw new InvalidRequestError('limit must be a non-negative integer', { limit });
+    }
+    const all = await this.listCachedAgents();
+    all.sort((a, b) => a.lastUsed - b.lastUsed || (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0));
+    return all.slice(0, limit);
+  }
+
+  /** Remove stale temp files, and records of ours whose blob is gone (a crash during `delete`). */
+  async cleanup(): Promise<void> {
+    const names = await this.names();
+    const present = new Set(names);
+    await Promise.all(
+      names.map(async (name) => {
+        if (TEMP_SUFFIX.test(name)) await this.removeStaleTemp(join(this.dir, name));
+        else if (name.endsWith(RECORD_EXT) && !present.has(`${name.slice(0, -RECORD_EXT.length)}${BLOB_EXT}`)) {
+          await removeOrphanRecord(join(this.dir, name), name.slice(0, -RECORD_EXT.length));
+        }
+      }),
+    );
+  }
+
+  private async removeStaleTemp(path: string): Promise<void> {
+    if (this.inFlight.has(path)) return;
+    const info = await stat(path).catch(() => null);
+    if (info !== null && Date.now() - info.mtimeMs >= this.staleTempMs) await rm(path, { force: true });
+  }
+
+  private blobPath(id: string): string {
+    return join(this.dir, `${id}${BLOB_EXT}`);
+  }
+
+  private recordPath(id: string): string {
+    return join(this.dir, `${id}${RECORD_EXT}`);
+  }
+
+  private async names(): Promise<string[]> {
+    try {
+      return await readdir(this.dir);
+    } catch (error) {
+      if (MISSING_CODES.has(codeOf(error) ?? '')) return [];
+      throw fsError(error, 'list the cache folder', undefined, 0);
+    }
+  }
+
+  /**
+   * The commit point is the blob's rename. A failure before it leaves the old pair; a failure
+   * renaming the record after it leaves a stale record that listing recognises and bypasses,
+   * so it is not reported as a failed save.
+   */
+  private async writePair(id: string, blob: Uint8Array, record: SaveRecord): Promise<void> {
+    const blobTemp = tempPath(this.blobPath(id));
+    const recordTemp = tempPath(this.recordPath(id));
+    this.inFlight.add(blobTemp).add(recordTemp);
+    try {
+      await this.commitBlob(id, blob, record, blobTemp, recordTemp);
+      try {
+        await rename(recordTemp, this.recordPath(id));
+      } catch {
+        await rm(recordTemp, { force: true }).catch(() => undefined);
+      }
+    } finally {
+      this.inFlight.delete(blobTemp);
+      this.inFlight.delete(recordTemp);
+    }
+    await syncDir(this.dir);
+  }
+
+  /** Write both temp files, then rename the blob into place; on failure remove both temps. */
+  private async commitBlob(id: string, blob: Uint8Array, record: SaveRecord, blobTemp: string, recordTemp: string): Promise<void> {
+    try {
+      await writeFile(blobTemp, blob, { flush: true });
+      const identity = await blobIdentity(blobTemp);
+      const file: RecordFile = { ...pickRecord(record), agentId: id, bytes: blob.byteLength, blob: identity };
+      await writeFile(recordTemp, JSON.stringify(file), { flush: true });
+      await rename(blobTemp, this.blobPath(id));
+    } catch (error) {
+      await Promise.all([rm(blobTemp, { force: true }), rm(recordTemp, { force: true })]).catch(() => undefined);
+      throw fsError(error, 'save the blob', id, blob.byteLength);
+    }
+  }
+
+  private async statBlob(id: string): Promise<BlobIdentity & { readonly mtimeMs: number } | null> {
+    try {
+      const info = await stat(this.blobPath(id), { bigint: true });
+      return { ...identityOf(info), mtimeMs: Number(info.mtimeMs) };
+    } catch (error) {
+      if (MISSING_CODES.has(codeOf(error) ?? '')) return null;
+      throw fsError(error, 'inspect the blob', id, 0);
+    }
+  }
+
+  /** The stored record if it describes the blob on disk; else one derived from the blob. */
+  private async recordOf(id: string): Promise<CachedAgentRecord | null> {
+    const blob = await this.statBlob(id);
+    if (blob === null) return null;
+    const stored = await readRecordFile(this.recordPath(id));
+    if (stored !== null && stored.agentId === id && sameIdentity(stored.blob, blob)) {
+      const { modelFingerprint, tokenCount, bytes, lastUsed } = stored;
+      return { agentId: id, modelFingerprint, tokenCount, bytes, lastUsed, tier: 'cold' };
+    }
+    return this.deriveRecord(id, blob.mtimeMs);
+  }
+
+  private async deriveRecord(id: string, mtimeMs: number): Promise<CachedAgentRecord | null> {
+    const bytes = await this.load(id);
+    if (bytes === null) return null;
+    try {
+      const meta = readAgentBlobMeta(bytes);
+      return { agentId: id, modelFingerprint: meta.modelFingerprint, tokenCount: meta.tokens, bytes: bytes.byteLength, lastUsed: mtimeMs, tier: 'cold' };
+    } catch (error) {
+      // Not a blob we can read: no truthful record exists, and loading it would fail the same way.
+      if (error instanceof CacheCorruptError || error instanceof ModelMismatchError) return null;
+      throw error;
+    }
+  }
+
+  private async exclusive<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(id) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(id, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    }
+  }
+}
+
+function checkRecord(agentId: string, record: SaveRecord): void {
+  if (record.agentId !== agentId) {
+    throw new InvalidRequestError('record.agentId differs from agentId', { agentId, recordAgentId: record.agentId });
+  }
+  if (typeof record.modelFingerprint !== 'string' || record.modelFingerprint === '') {
+    throw new InvalidRequestError('record.modelFingerprint must be a non-empty string', { agentId });
+  }
+  if (!Number.isSafeInteger(record.tokenCount) || record.tokenCount < 0) {
+    throw new InvalidRequestError('record.tokenCount must be a non-negative integer', { agentId, tokenCount: record.tokenCount });
+  }
+  if (!Number.isFinite(record.lastUsed)) {
+    throw new InvalidRequestError('record.lastUsed must be a finite number', { agentId, lastUsed: record.lastUsed });
+  }
+}
+
+function pickRecord(record: SaveRecord): Pick<RecordFile, 'modelFingerprint' | 'tokenCount' | 'lastUsed'> {
+  const { modelFingerprint, tokenCount, lastUsed } = record;
+  return { modelFingerprint, tokenCount, lastUsed };
+}
+
+function isAgentId(id: string): boolean {
+  try {
+    validateAgentId(id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function tempPath(path: string): string {
+  return `${path}.tmp-${randomBytes(8).toString('hex')}`;
+}
+
+interface BigStats {
+  readonly size: bigint;
+  readonly mtimeNs: bigint;
+  readonly ino: bigint;
+}
+
+function identityOf(info: BigStats): BlobIdentity {
+  return { size: String(info.size), mtimeNs: String(info.mtimeNs), ino: String(info.ino) };
+}
+
+async function blobIdentity(path: string): Promise<BlobIdentity> {
+  return identityOf(await stat(path, { bigint: true }));
+}
+
+function sameIdentity(a: BlobIdentity, b: BlobIdentity): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ino === b.ino;
+}
+
+/** A record file, or null when absent or not ours: a stale or foreign record is just bypassed. */
+async function readRecordFile(path: string): Promise<RecordFile | null> {
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(path, 'utf8'));
+  } catch {
+    return null;
+  }
+  return isRecordFile(value) ? value : null;
+}
+
+function isRecordFile(value: unknown): value is RecordFile {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Partial<Record<keyof RecordFile, unknown>>;
+  const blob = v.blob as Partial<Record<keyof BlobIdentity, unknown>> | null | undefined;
+  return (
+    typeof v.agentId === 'string' &&
+    typeof v.modelFingerprint === 'string' &&
+    Number.isSafeInteger(v.tokenCount) &&
+    Number.isSafeInteger(v.bytes) &&
+    typeof v.lastUsed === 'number' &&
+    typeof blob === 'object' &&
+    blob !== null &&
+    typeof blob.size === 'string' &&
+    typeof blob.mtimeNs === 'string' &&
+    typeof blob.ino === 'string'
+  );
+}
+
+/** Only a file that is one of our records, for this very agent id, is ever removed. */
+async function removeOrphanRecord(path: string, id: string): Promise<void> {
+  const record = await readRecordFile(path);
+  if (record !== null && record.agentId === id) await rm(path, { force: true });
+}
+
+/** Node may hand back a slice of a shared pool; give callers a buffer of their own. */
+function ownBytes(buffer: Buffer): Uint8Array {
+  return buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength
+    ? new Uint8Array(buffer.buffer, 0, buffer.byteLength)
+    : new Uint8Array(buffer);
+}
+
+async function removeFile(path: string, agentId: string): Promise<boolean> {
+  try {
+    await rm(path);
+    return true;
+  } catch (error) {
+    if (MISSING_CODES.has(codeOf(error) ?? '')) return false;
+    throw fsError(error, 'delete', agentId, 0);
+  }
+}
+
+/** Make the renames themselves durable; not every platform can fsync a folder, so best effort. */
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // The data files were flushed; only the directory entry's durability is at stake.
+  }
+}
+
+function codeOf(error: unknown): string | undefined {
+  const code: unknown = typeof error === 'object' && error !== null ? Reflect.get(error, 'code') : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function fsError(error: unknown, action: string, agentId: string | undefined, bytes: number): SemanticError {
+  if (error instanceof SemanticError) return error;
+  const code = codeOf(error);
+  if (code !== undefined && QUOTA_CODES.has(code)) {
+    return new QuotaExceededError(`no space left to ${action} (${bytes} bytes) for agent ${agentId ?? '?'}`, { agentId, bytes }, { cause: error });
+  }
+  return new InternalError(`cannot ${action}${agentId ? ` of agent ${agentId}` : ''}: ${String(error)}`, { agentId, code: code ?? null }, { cause: error });
+}

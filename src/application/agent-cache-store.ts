@@ -1,0 +1,291 @@
+import { bytesForTokens, bytesPerBlock, type KvQuantization, type ModelCacheSpec } from '../domain/model-cache-spec.ts';
+import { CacheCorruptError, errorToPlain, ModelMismatchError, type PlainError } from '../domain/errors.ts';
+import { Lru } from '../domain/lru.ts';
+import { commonPrefixLength, validateAgentId, type AgentBlocks, type CacheKey } from '../domain/values.ts';
+import type { CacheHit, CachePersistencePort, CacheStorePort, CacheStoreStats, CacheTier, KvBlobCodecPort, ModelBackendPort } from '../ports/outbound.ts';
+import type { BlockPoolBatchEngine } from './block-pool-batch-engine.ts';
+import { RestoreCostModel, type CostEstimate } from './cache/cost-model.ts';
+import { WriteBehind, type PendingWrite } from './cache/write-behind.ts';
+
+export interface CacheStoreOptions {
+  /** GPU bytes idle agents may keep (their KV blocks). */
+  readonly hotBudgetBytes?: number;
+  /** Host bytes of serialized caches. */
+  readonly warmBudgetBytes?: number;
+  /** Quantization of blobs at rest (warm and cold). */
+  readonly quantization?: KvQuantization;
+  readonly costModel?: RestoreCostModel;
+}
+
+interface WarmEntry {
+  readonly bytes: Uint8Array;
+  readonly tokenIds: readonly number[];
+  lastUsed: number;
+}
+
+/** What the last restore decided, for reports and tests. */
+export interface RestoreReport {
+  readonly agentId: string;
+  readonly tier: CacheTier | 'none';
+  readonly matchedTokens: number;
+  readonly estimate?: CostEstimate;
+  readonly refused?: PlainError;
+}
+
+/**
+ * Three tiers of agent memory. hot: the agent's KV blocks on the GPU (owned by the engine's
+ * KvManager). warm: its serialized blob in host memory. cold: the blob in persistent storage
+ * (IndexedDB, a folder). LRU under byte budgets moves caches down; a returning agent moves up,
+ * when the cost model says restoring beats recomputing. Blobs are written behind, off the
+ * decode path; a blob for another model or a corrupt one is refused, never misread.
+ */
+export class AgentCacheStore implements CacheStorePort {
+  private readonly warm: Lru<string, WarmEntry>;
+  private readonly writes: WriteBehind | null;
+  private readonly spec: ModelCacheSpec;
+  private readonly hotBudget: number;
+  readonly cost: RestoreCostModel;
+  readonly reports: RestoreReport[] = [];
+  private readonly quantization: KvQuantization;
+
+  constructor(
+    private readonly engine: BlockPoolBatchEngine,
+    private readonly backend: ModelBackendPort,
+    private readonly codec: KvBlobCodecPort,
+    private readonly persistence: CachePersistencePort | null,
+    options: CacheStoreOptions = {},
+  ) {
+    this.spec = backend.extractModelSpec();
+    this.hotBudget = options.hotBudgetBytes ?? Infinity;
+    this.quantization = options.quantization ?? 'none';
+    this.cost = options.costModel ?? new RestoreCostModel();
+    this.warm = new Lru({ maxSize: options.warmBudgetBytes ?? 256 * 1024 * 1024, sizeOf: (e) => e.bytes.byteLength });
+    this.writes = persistence ? new WriteBehind(persistence, (id, w, err) => this.settled(id, w, err)) : null;
+    engine.setCacheHooks({
+      onAgentEvict: (blocks) => this.demote(blocks),
+      prepareAgent: (agentId, tokens) => this.prepare(agentId, tokens),
+      afterFinish: () => this.enforceHotBudget(),
+      onPrefill: (tokens, ms) => this.cost.observePrefill(tokens, ms),
+    });
+  }
+
+  /** Where an agent's cache is now. */
+  tierOf(agentId: string): CacheTier | 'none' {
+    if (this.engine.kv.agentBlocks(agentId)) return 'hot';
+    if (this.warm.has(agentId) || this.writes?.pending(agentId)) return 'warm';
+    return this.coldIds.has(agentId) ? 'cold' : 'none';
+  }
+
+  private readonly coldIds = new Set<string>();
+
+  /** Learn which agents persistent storage holds (after a reload). */
+  async refreshCold(): Promise<void> {
+    if (!this.persistence) return;
+    this.coldIds.clear();
+    for (const r of await this.persistence.listCachedAgents()) if (r.modelFingerprint === this.spec.fingerprint) this.coldIds.add(r.agentId);
+  }
+
+  async get(key: CacheKey): Promise<CacheHit | null> {
+    const tokens = key.tokenIds ?? [];
+    const report = await this.restore(key.agentId, tokens, tokens.length === 0);
+    const blocks = this.engine.kv.agentBlocks(key.agentId);
+    if (!blocks) return null;
+    return { tier: report.tier === 'none' ? 'hot' : report.tier, blocks, matchedTokens: tokens.length ? commonPrefixLength(blocks.tokenIds, tokens) : blocks.tokenIds.length };
+  }
+
+  async put(key: CacheKey, blocks: AgentBlocks): Promise<void> {
+    this.engine.kv.adopt(key.agentId, blocks.tokenIds, blocks.blockTable);
+    this.enforceHotBudget();
+  }
+
+  /** hot -> warm, or warm -> cold. Returns the new tier, or null when there is nothing to move. */
+  async evict(agentId: string): Promise<CacheTier | null> {
+    const hot = this.engine.kv.agentBlocks(agentId);
+    if (hot) {
+      this.demote(hot);
+      this.engine.kv.dropAgent(agentId);
+      return 'warm';
+    }
+    await this.idle();
+    const entry = this.warm.delete(agentId);
+    if (!entry) return null;
+    if (!this.writes) {
+      this.warm.set(agentId, entry);
+      return null;
+    }
+    this.spill(agentId, entry);
+    return 'cold';
+  }
+
+  async delete(agentId: string): Promise<boolean> {
+    const hot = this.engine.dropAgent(agentId);
+    const warm = this.warm.delete(agentId) !== undefined;
+    this.writes?.cancel(agentId);
+    await this.writes?.flush();
+    const cold = this.persistence ? await this.persistence.delete(agentId) : false;
+    this.coldIds.delete(agentId);
+    return hot || warm || cold;
+  }
+
+  /** Everything to persistent storage: idle hot agents and warm blobs. For pagehide and shutdown. */
+  async persistAll(): Promise<void> {
+    for (const a of this.engine.kv.idleAgents()) await this.evict(a.agentId);
+    await this.idle();
+    for (const id of this.warm.keys()) await this.evict(id);
+    await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    await this.idle();
+    await this.writes?.flush();
+  }
+
+  /** The agent's blob as stored (hot caches are serialized first). */
+  async exportAgent(agentId: string): Promise<Uint8Array | null> {
+    const hot = this.engine.kv.agentBlocks(agentId);
+    if (hot) return this.encode(hot, await this.backend.readBlocks(hot.blockTable, hot.tokenIds.length));
+    await this.idle();
+    const warm = this.warm.peek(agentId)?.bytes ?? this.writes?.pending(agentId);
+    if (warm) return warm;
+    return this.persistence ? this.persistence.load(agentId) : null;
+  }
+
+  /** Install a blob (e.g. an uploaded .safetensors file) as the agent's warm cache, after validating it. */
+  async importAgent(bytes: Uint8Array, agentId?: string): Promise<string> {
+    const decoded = this.codec.decode(bytes, this.spec);
+    const id = validateAgentId(agentId ?? decoded.agentId);
+    this.engine.dropAgent(id);
+    this.putWarm(id, { bytes, tokenIds: decoded.tokenIds, lastUsed: Date.now() });
+    return id;
+  }
+
+  stats(): CacheStoreStats {
+    return { hotBytes: this.hotBytes(), warmBytes: this.warm.totalSize, coldAgents: this.coldIds.size, pool: this.engine.stats().pool };
+  }
+
+  hotBytes(): number {
+    const blocks = new Set<number>();
+    for (const id of this.engine.kv.agentIds()) for (const b of this.engine.kv.agentBlocks(id)?.blockTable ?? []) blocks.add(b);
+    return blocks.size * bytesPerBlock(this.spec);
+  }
+
+  writeFailures(): ReadonlyMap<string, PlainError> {
+    return this.writes?.failures ?? new Map();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private inflight = new Set<Promise<unknown>>();
+
+  private async idle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.all([...this.inflight]);
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  /** hot -> warm. The GPU read is submitted now (before the blocks are released); the rest is async. */
+  private demote(blocks: AgentBlocks): void {
+    const read = this.backend.readBlocks(blocks.blockTable, blocks.tokenIds.length);
+    this.track(
+      read.then((snapshot) => {
+        this.putWarm(blocks.agentId, { bytes: this.encode(blocks, snapshot), tokenIds: blocks.tokenIds, lastUsed: Date.now() });
+      }),
+    );
+  }
+
+  private encode(blocks: AgentBlocks, snapshot: Awaited<ReturnType<ModelBackendPort['readBlocks']>>): Uint8Array {
+    return this.codec.encode({ agentId: blocks.agentId, spec: this.spec, tokenIds: blocks.tokenIds, snapshot, quantization: this.quantization });
+  }
+
+  private putWarm(agentId: string, entry: WarmEntry): void {
+    for (const [id, pushed] of this.warm.set(agentId, entry)) {
+      if (this.writes) this.spill(id, pushed);
+      // Without persistent storage an evicted warm cache is dropped: it can be recomputed.
+    }
+  }
+
+  /** warm -> cold, written behind. */
+  private spill(agentId: string, entry: WarmEntry): void {
+    const write: PendingWrite = {
+      bytes: entry.bytes,
+      record: { agentId, modelFingerprint: this.spec.fingerprint, tokenCount: entry.tokenIds.length, lastUsed: entry.lastUsed },
+    };
+    this.writes?.enqueue(agentId, write);
+  }
+
+  private settled(agentId: string, write: PendingWrite, error: PlainError | null): void {
+    if (!error) {
+      this.coldIds.add(agentId);
+      return;
+    }
+    // Storage refused it even after evicting older blobs: keep it in memory rather than lose it.
+    if (!this.warm.has(agentId)) this.warm.set(agentId, { bytes: write.bytes, tokenIds: [], lastUsed: write.record.lastUsed });
+  }
+
+  /** Before a request is admitted: bring the agent's cache to hot if that beats recomputing. */
+  private async prepare(agentId: string, tokens: readonly number[]): Promise<void> {
+    await this.restore(agentId, tokens, false);
+  }
+
+  private async restore(agentId: string, tokens: readonly number[], wholeCache: boolean): Promise<RestoreReport> {
+    const done = (r: RestoreReport): RestoreReport => {
+      this.reports.push(r);
+      return r;
+    };
+    if (this.engine.kv.agentBlocks(agentId)) return done({ agentId, tier: 'hot', matchedTokens: commonPrefixLength(this.engine.kv.agentBlocks(agentId)?.tokenIds ?? [], tokens) });
+    await this.idle();
+    const source = await this.findBlob(agentId);
+    if (!source) return done({ agentId, tier: 'none', matchedTokens: 0 });
+    const started = performance.now();
+    let decoded;
+    try {
+      decoded = this.codec.decode(source.bytes, this.spec);
+    } catch (error) {
+      if (error instanceof ModelMismatchError || error instanceof CacheCorruptError) {
+        // Refused: not loaded, and left where it is (not overwritten unless the caller deletes it).
+        this.warm.delete(agentId);
+        return done({ agentId, tier: 'none', matchedTokens: 0, refused: errorToPlain(error) });
+      }
+      throw error;
+    }
+    const matched = wholeCache ? decoded.tokenIds.length : Math.min(commonPrefixLength(decoded.tokenIds, tokens), tokens.length - 1);
+    if (matched <= 0) return done({ agentId, tier: 'none', matchedTokens: 0 });
+    const estimate = this.cost.estimate(matched, bytesForTokens(this.spec, matched) + (source.tier === 'cold' ? source.bytes.byteLength : 0));
+    if (!wholeCache && !estimate.restore) return done({ agentId, tier: 'none', matchedTokens: matched, estimate });
+    const table = this.engine.kv.allocateFor(matched);
+    if (!table) return done({ agentId, tier: 'none', matchedTokens: matched, estimate });
+    await this.backend.writeBlocks(table, truncate(decoded.snapshot, matched));
+    this.engine.kv.adopt(agentId, decoded.tokenIds.slice(0, matched), table);
+    this.warm.delete(agentId);
+    this.cost.observeRestore(source.bytes.byteLength, performance.now() - started);
+    this.enforceHotBudget(agentId);
+    return done({ agentId, tier: source.tier, matchedTokens: matched, estimate });
+  }
+
+  private async findBlob(agentId: string): Promise<{ bytes: Uint8Array; tier: CacheTier } | null> {
+    const warm = this.warm.get(agentId)?.bytes ?? this.writes?.pending(agentId);
+    if (warm) return { bytes: warm, tier: 'warm' };
+    const cold = this.persistence ? await this.persistence.load(agentId) : null;
+    return cold ? { bytes: cold, tier: 'cold' } : null;
+  }
+
+  /** Demote least recently used idle agents until the hot tier is within budget. */
+  private enforceHotBudget(keep?: string): void {
+    for (const agent of this.engine.kv.idleAgents()) {
+      if (this.hotBytes() <= this.hotBudget) return;
+      if (agent.agentId === keep) continue;
+      this.demote(agent);
+      this.engine.kv.dropAgent(agent.agentId);
+    }
+  }
+}
+
+function truncate(s: { tokens: number; keys: readonly Float32Array[]; values: readonly Float32Array[] }, tokens: number): typeof s {
+  if (tokens === s.tokens) return s;
+  const per = s.keys[0].length / s.tokens;
+  return { tokens, keys: s.keys.map((k) => k.subarray(0, tokens * per)), values: s.values.map((v) => v.subarray(0, tokens * per)) };
+}
