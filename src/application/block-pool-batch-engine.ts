@@ -129,14 +129,18 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
 
   /** Steps while there is work; a later submit restarts it. */
   run(): Promise<void> {
-    this.loop ??= (async () => {
+    if (this.loop) return this.loop;
+    const loop: Promise<void> = (async () => {
+      // Yield first, so the `finally` below can never run before `this.loop` is assigned.
+      await Promise.resolve();
       try {
         while (this.hasPendingWork()) await this.step();
       } finally {
-        this.loop = null;
+        if (this.loop === loop) this.loop = null;
       }
     })();
-    return this.loop;
+    this.loop = loop;
+    return loop;
   }
 
   /** submit + run + wait: the one-call path the services use. */

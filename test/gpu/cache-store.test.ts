@@ -1,0 +1,130 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentCacheStore, type CacheStoreOptions } from '../../src/application/agent-cache-store.ts';
+import { BlockPoolBatchEngine } from '../../src/application/block-pool-batch-engine.ts';
+import { RestoreCostModel } from '../../src/application/cache/cost-model.ts';
+import { bytesPerBlock } from '../../src/domain/model-cache-spec.ts';
+import type { CompletedGeneration } from '../../src/domain/values.ts';
+import { FsCachePersistence } from '../../src/adapters/node/fs-cache-persistence.ts';
+import { FsModelSource } from '../../src/adapters/node/hf-folder.ts';
+import { safetensorsBlobCodec } from '../../src/adapters/safetensors/blob-codec.ts';
+import { WebGpuBackend } from '../../src/adapters/webgpu/webgpu-backend.ts';
+import { testGpu } from './harness.ts';
+
+const MODELS = join(import.meta.dirname, '..', '..', 'public', 'models');
+let llama: WebGpuBackend;
+let qwen: WebGpuBackend;
+
+beforeAll(async () => {
+  const t = await testGpu();
+  llama = await WebGpuBackend.load(t.gpu, new FsModelSource(join(MODELS, 'tiny-llama')), { kvBudgetBytes: 2 * 1024 * 1024 });
+  qwen = await WebGpuBackend.load(t.gpu, new FsModelSource(join(MODELS, 'tiny-qwen2')), { kvBudgetBytes: 2 * 1024 * 1024 });
+});
+
+afterAll(() => {
+  llama.dispose();
+  qwen.dispose();
+});
+
+function ids(seed: number, n: number): number[] {
+  return Array.from({ length: n }, (_, i) => (seed * 53 + i * 29 + ((i * i) % 13)) % 500);
+}
+
+/** Restores always win in these tests unless a test says otherwise. */
+const eagerRestore = (): RestoreCostModel => new RestoreCostModel({ prefillTokensPerSecond: 1, restoreMegabytesPerSecond: 1e6 });
+
+function runtime(backend: WebGpuBackend, dir: string | null, options: CacheStoreOptions = {}): { engine: BlockPoolBatchEngine; store: AgentCacheStore } {
+  const engine = new BlockPoolBatchEngine(backend, null);
+  const store = new AgentCacheStore(engine, backend, safetensorsBlobCodec, dir ? new FsCachePersistence({ dir }) : null, { costModel: eagerRestore(), ...options });
+  return { engine, store };
+}
+
+async function turn(engine: BlockPoolBatchEngine, agentId: string, promptIds: number[], maxTokens = 6): Promise<CompletedGeneration & { reused: number }> {
+  const result = await engine.generate({ agentId, promptIds, maxTokens });
+  await engine.run();
+  return { ...result, reused: engine.accounting(result.uid)?.prefillReused ?? 0 };
+}
+
+describe('AgentCacheStore on WebGPU with a folder as cold storage', () => {
+  it('an agent evicted to cold storage resumes after a restart with the reply it gives without eviction', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'semantic-cold-'));
+    const prompt = ids(1, 40);
+    // Reference: no eviction at all.
+    const ref = runtime(llama, null);
+    const first = await turn(ref.engine, 'romeo', prompt);
+    const next = [...prompt, ...first.tokenIds, ...ids(2, 9)];
+    const expected = await turn(ref.engine, 'romeo', next);
+
+    const a = runtime(llama, dir);
+    expect((await turn(a.engine, 'romeo', prompt)).tokenIds).toEqual(first.tokenIds);
+    expect(await a.store.evict('romeo')).toBe('warm');
+    expect(await a.store.evict('romeo')).toBe('cold');
+    await a.store.flush();
+    expect(a.store.tierOf('romeo')).toBe('cold');
+
+    // "Restart": a new engine and store over the same folder.
+    const b = runtime(llama, dir);
+    await b.store.refreshCold();
+    expect(b.store.tierOf('romeo')).toBe('cold');
+    const resumed = await turn(b.engine, 'romeo', next);
+    expect(resumed.tokenIds).toEqual(expected.tokenIds);
+    expect(resumed.reused).toBe(prompt.length + first.tokenIds.length - 1);
+    expect(b.store.reports.at(-1)).toMatchObject({ agentId: 'romeo', tier: 'cold' });
+  });
+
+  it('budgets hold with room for 3 agents while 10 agents talk, and every agent continues correctly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'semantic-budget-'));
+    const perAgent = 3 * bytesPerBlock(llama.extractModelSpec());
+    const hotBudget = 3 * perAgent;
+    const { engine, store } = runtime(llama, dir, { hotBudgetBytes: hotBudget, warmBudgetBytes: 3 * 40 * 1024 });
+    const ref = runtime(llama, null);
+    const prompts = Array.from({ length: 10 }, (_, i) => ids(10 + i, 30));
+    const firsts: number[][] = [];
+    for (const [i, p] of prompts.entries()) {
+      firsts.push((await turn(engine, `agent-${i}`, p)).tokenIds);
+      await store.flush();
+      expect(store.hotBytes()).toBeLessThanOrEqual(hotBudget);
+      expect(store.stats().warmBytes).toBeLessThanOrEqual(3 * 40 * 1024);
+    }
+    const tiers = new Set<string>();
+    // Most recent first: the last agents are still hot, the middle ones warm, the first cold.
+    for (const [i, p] of [...prompts.entries()].reverse()) {
+      const next = [...p, ...firsts[i], ...ids(99, 5)];
+      const got = await turn(engine, `agent-${i}`, next);
+      tiers.add(store.reports.at(-1)?.tier ?? 'none');
+      const want = await turn(ref.engine, `agent-${i}`, next);
+      expect(got.tokenIds, `agent ${i}`).toEqual(want.tokenIds);
+      expect(got.reused, `agent ${i}`).toBe(p.length + firsts[i].length - 1);
+      await store.flush();
+      expect(store.hotBytes()).toBeLessThanOrEqual(hotBudget);
+    }
+    // Returning agents came back from every tier below hot.
+    expect([...tiers].sort()).toEqual(expect.arrayContaining(['cold', 'hot', 'warm']));
+  });
+
+  it('refuses blobs of another model with ModelMismatchError and leaves them in place', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'semantic-model-'));
+    const a = runtime(llama, dir);
+    await turn(a.engine, 'tybalt', ids(5, 20));
+    await a.store.persistAll();
+    const b = runtime(qwen, dir);
+    const result = await turn(b.engine, 'tybalt', ids(5, 24));
+    expect(result.reused).toBe(0);
+    expect(b.store.reports.at(-1)?.refused).toMatchObject({ name: 'ModelMismatchError', code: 'MODEL_MISMATCH' });
+    expect(await new FsCachePersistence({ dir }).exists('tybalt')).toBe(true);
+  });
+
+  it('the cost model recomputes when restoring is measured to be slower', async () => {
+    const slowRestore = new RestoreCostModel({ prefillTokensPerSecond: 1e9, restoreMegabytesPerSecond: 0.001 });
+    const { engine, store } = runtime(llama, null, { costModel: slowRestore });
+    const p = ids(8, 30);
+    const first = await turn(engine, 'mercutio', p);
+    await store.evict('mercutio');
+    const again = await turn(engine, 'mercutio', [...p, ...first.tokenIds]);
+    expect(store.reports.at(-1)).toMatchObject({ tier: 'none', estimate: { restore: false } });
+    // Not restored: only the full blocks still cached on the GPU (prefix index) are reused.
+    expect(again.reused).toBe(Math.floor((p.length + first.tokenIds.length - 1) / 16) * 16);
+  });
+});
