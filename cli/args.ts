@@ -15,11 +15,14 @@ export interface GenerateArgs {
   readonly json: boolean;
   readonly dumpLogits?: string;
   readonly blockTokens: number;
+  readonly cacheDir?: string;
+  readonly agent?: string;
+  readonly quantization?: string;
 }
 
 const FLAGS = new Set(['--json']);
 const VALUED = new Set([
-  '--model', '--prompt', '--prompt-ids', '--chat', '--batch', '--max-tokens', '--temperature', '--top-k', '--top-p', '--seed', '--dump-logits', '--block-tokens',
+  '--model', '--prompt', '--prompt-ids', '--chat', '--batch', '--max-tokens', '--temperature', '--top-k', '--top-p', '--seed', '--dump-logits', '--block-tokens', '--cache-dir', '--agent', '--kv-quant',
 ]);
 
 function num(raw: string | undefined, flag: string, fallback: number, integer = false): number {
@@ -66,9 +69,33 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs {
     json: flags.has('--json'),
     dumpLogits: values.get('--dump-logits'),
     blockTokens: num(values.get('--block-tokens'), '--block-tokens', 16, true),
+    cacheDir: values.get('--cache-dir'),
+    agent: values.get('--agent'),
+    quantization: values.get('--kv-quant'),
   };
 }
 
 export const USAGE = `usage: semantic generate --model <dir> (--prompt <text> | --prompt-ids 1,2,3 | --chat <text> | --batch <requests.json>)
          [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
-         [--block-tokens B] [--json] [--dump-logits <file.safetensors>]`;
+         [--block-tokens B] [--json] [--dump-logits <file.safetensors>]
+         [--cache-dir <dir> --agent <id> [--kv-quant none|q8|q4]]
+       semantic export --model <dir> --cache-dir <dir> --agent <id> --out <file.safetensors>
+       semantic import --model <dir> --cache-dir <dir> --in <file.safetensors> [--agent <id>]`;
+
+/** `--flag value` pairs of the export/import commands. */
+export function parseFlags(argv: readonly string[], allowed: readonly string[]): Map<string, string> {
+  const values = new Map<string, string>();
+  for (let i = 0; i < argv.length; i += 2) {
+    const flag = argv[i];
+    if (!allowed.includes(flag)) throw new InvalidRequestError(`unknown argument ${flag}`, { argument: flag });
+    if (i + 1 >= argv.length) throw new InvalidRequestError(`${flag} needs a value`, { flag });
+    values.set(flag, argv[i + 1]);
+  }
+  return values;
+}
+
+export function required(values: Map<string, string>, flag: string): string {
+  const v = values.get(flag);
+  if (!v) throw new InvalidRequestError(`${flag} is required`, { flag });
+  return v;
+}

@@ -9,7 +9,11 @@ import { validateSampling } from '../src/domain/sampling.ts';
 import { validateTokenIds } from '../src/domain/values.ts';
 import { generateBatch } from '../src/application/batch-generate.ts';
 import { BlockPoolBatchEngine } from '../src/application/block-pool-batch-engine.ts';
+import { AgentCacheStore } from '../src/application/agent-cache-store.ts';
+import { FsCachePersistence } from '../src/adapters/node/fs-cache-persistence.ts';
+import { safetensorsBlobCodec } from '../src/adapters/safetensors/blob-codec.ts';
 import { readBatchFile, runBatch } from './batch.ts';
+import { exportAgent, importAgent, quantizationArg } from './cache.ts';
 import { nodeGpu } from '../src/adapters/node/dawn.ts';
 import { FsModelSource } from '../src/adapters/node/hf-folder.ts';
 import { serializeSafetensors } from '../src/adapters/safetensors/index.ts';
@@ -46,6 +50,45 @@ async function batch(args: GenerateArgs, backend: WebGpuBackend, tokenizer: HfTo
   }
 }
 
+/** One request through the engine with a folder as the agent's cold storage. */
+async function generateWithCache(args: GenerateArgs, backend: WebGpuBackend, tokenizer: HfTokenizer): Promise<void> {
+  if (!args.agent) throw new InvalidRequestError('--cache-dir needs --agent <id>');
+  const persistence = await FsCachePersistence.open({ dir: resolve(args.cacheDir ?? '') });
+  const engine = new BlockPoolBatchEngine(backend, tokenizer);
+  const store = new AgentCacheStore(engine, backend, safetensorsBlobCodec, persistence, { quantization: quantizationArg(args.quantization) });
+  await store.refreshCold();
+  const ids = promptIds(args, tokenizer, backend.vocabSize);
+  const started = performance.now();
+  let firstToken = 0;
+  const uid = await engine.submit({
+    agentId: args.agent,
+    promptIds: ids,
+    maxTokens: args.maxTokens,
+    sampling: { temperature: args.temperature, topK: args.topK, topP: args.topP, seed: args.seed },
+  });
+  engine.onToken(uid, () => {
+    firstToken ||= performance.now();
+  });
+  const pending = engine.result(uid);
+  void engine.run();
+  const result = await pending;
+  const ended = performance.now();
+  const report = store.reports.filter((r) => r.agentId === args.agent).at(-1);
+  const accounting = engine.accounting(uid) ?? { prefillComputed: 0, prefillReused: 0 };
+  await store.persistAll();
+  const out = {
+    tokens: result.tokenIds,
+    text: result.text,
+    finish_reason: result.finishReason,
+    restored: report && report.tier !== 'none' ? report.tier : 'none',
+    prefill_tokens_computed: accounting.prefillComputed,
+    prefill_tokens_reused: accounting.prefillReused,
+    ...(report?.refused ? { refused: report.refused.name } : {}),
+    timings: { ttft_ms: round((firstToken || ended) - started), total_ms: round(ended - started) },
+  };
+  process.stdout.write(args.json ? `${JSON.stringify(out)}\n` : `${out.text}\n`);
+}
+
 async function generate(args: GenerateArgs): Promise<void> {
   const t0 = performance.now();
   const dir = resolve(args.model);
@@ -53,8 +96,8 @@ async function generate(args: GenerateArgs): Promise<void> {
   const tokenizer = await HfTokenizer.load({ modelId: basename(dir), localModelPath: dirname(dir), files });
   const gpu = await createGpuContext({ gpu: nodeGpu() });
   const backend = await WebGpuBackend.load(gpu, files, { modelId: basename(dir), blockTokens: args.blockTokens });
-  if (args.batch !== undefined) {
-    await batch(args, backend, tokenizer);
+  if (args.batch !== undefined || args.cacheDir !== undefined) {
+    await (args.batch !== undefined ? batch(args, backend, tokenizer) : generateWithCache(args, backend, tokenizer));
     backend.dispose();
     gpu.device.destroy();
     return;
@@ -96,12 +139,18 @@ function round(n: number): number {
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command !== 'generate') {
+  const commands: Record<string, (rest: readonly string[]) => Promise<void>> = {
+    generate: (r) => generate(parseGenerateArgs(r)),
+    export: exportAgent,
+    import: importAgent,
+  };
+  const run = command === undefined ? undefined : commands[command];
+  if (!run) {
     process.stderr.write(`${USAGE}\n`);
     return command === undefined || command === '--help' ? 0 : 2;
   }
   try {
-    await generate(parseGenerateArgs(rest));
+    await run(rest);
     return 0;
   } catch (error) {
     const plain = errorToPlain(error);

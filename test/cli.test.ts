@@ -87,6 +87,33 @@ describe('semantic generate (CLI, WebGPU through Dawn)', () => {
     }
   });
 
+  it('--cache-dir: a second run of the same agent restores its cache and prefills only the new tokens', async () => {
+    const dir = join(MODELS, 'tiny-llama');
+    const cache = mkdtempSync(join(tmpdir(), 'semantic-cache-'));
+    const { model } = await loadCpuModel(new FsModelSource(dir));
+    const prompt = Array.from({ length: 21 }, (_, i) => (i * 37 + 11) % 500);
+    const run1 = JSON.parse((await cli(['generate', '--model', dir, '--cache-dir', cache, '--agent', 'romeo', '--prompt-ids', prompt.join(','), '--max-tokens', '6', '--json'])).stdout);
+    expect(run1).toMatchObject({ restored: 'none', prefill_tokens_computed: prompt.length, prefill_tokens_reused: 0 });
+    const extended = [...prompt, ...run1.tokens, 7, 8, 9];
+    const run2 = JSON.parse((await cli(['generate', '--model', dir, '--cache-dir', cache, '--agent', 'romeo', '--prompt-ids', extended.join(','), '--max-tokens', '6', '--json'])).stdout);
+    // One uninterrupted run over the same tokens, on the CPU reference.
+    const uninterrupted = model.generateGreedy(extended, 6, { eosTokenIds: model.config.eosTokenIds });
+    expect(run2.tokens).toEqual(uninterrupted.tokens);
+    const reused = prompt.length + run1.tokens.length - 1;
+    expect(run2).toMatchObject({ restored: 'cold', prefill_tokens_reused: reused, prefill_tokens_computed: extended.length - reused });
+
+    // Export to a .safetensors file, import into another folder; another model refuses it.
+    const file = join(cache, 'export.safetensors');
+    expect((await cli(['export', '--model', dir, '--cache-dir', cache, '--agent', 'romeo', '--out', file])).code).toBe(0);
+    const other = mkdtempSync(join(tmpdir(), 'semantic-import-'));
+    const imported = await cli(['import', '--model', dir, '--cache-dir', other, '--in', file, '--agent', 'juliet']);
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(JSON.parse(imported.stdout)).toMatchObject({ agent: 'juliet', tokens: extended.length + 5 });
+    const refused = await cli(['import', '--model', join(MODELS, 'tiny-qwen2'), '--cache-dir', other, '--in', file]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/ModelMismatchError \(MODEL_MISMATCH\)/);
+  });
+
   it('bad arguments fail with a typed error and the usage', async () => {
     const out = await cli(['generate', '--model', join(MODELS, 'tiny-llama')]);
     expect(out.code).toBe(1);

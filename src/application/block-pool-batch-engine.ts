@@ -64,6 +64,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
   private steps = 0;
   private admissions = 0;
   private loop: Promise<void> | null = null;
+  private loopToken: object | null = null;
   private hooks: EngineCacheHooks = {};
 
   constructor(
@@ -130,17 +131,18 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
   /** Steps while there is work; a later submit restarts it. */
   run(): Promise<void> {
     if (this.loop) return this.loop;
-    const loop: Promise<void> = (async () => {
+    const token = {};
+    this.loopToken = token;
+    this.loop = (async () => {
       // Yield first, so the `finally` below can never run before `this.loop` is assigned.
       await Promise.resolve();
       try {
         while (this.hasPendingWork()) await this.step();
       } finally {
-        if (this.loop === loop) this.loop = null;
+        if (this.loopToken === token) this.loop = null;
       }
     })();
-    this.loop = loop;
-    return loop;
+    return this.loop;
   }
 
   /** submit + run + wait: the one-call path the services use. */

@@ -1,0 +1,50 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { AgentNotFoundError, InvalidRequestError } from '../src/domain/errors.ts';
+import type { KvQuantization, ModelCacheSpec } from '../src/domain/model-cache-spec.ts';
+import { parseModelConfig, toModelCacheSpec } from '../src/domain/model-config.ts';
+import { FsCachePersistence } from '../src/adapters/node/fs-cache-persistence.ts';
+import { FsModelSource } from '../src/adapters/node/hf-folder.ts';
+import { readCheckpoint, readJsonFile } from '../src/adapters/safetensors/index.ts';
+import { safetensorsBlobCodec } from '../src/adapters/safetensors/blob-codec.ts';
+import { parseFlags, required } from './args.ts';
+
+/** The model's cache spec (fingerprint included) without touching the GPU. */
+export async function modelSpec(modelDir: string, blockTokens = 16): Promise<ModelCacheSpec> {
+  const files = new FsModelSource(resolve(modelDir));
+  const config = parseModelConfig(await readJsonFile(files, 'config.json'));
+  const { fingerprint } = await readCheckpoint(files);
+  return toModelCacheSpec(config, { modelId: basename(resolve(modelDir)), fingerprint, blockTokens, dtype: 'f32' });
+}
+
+export function quantizationArg(raw: string | undefined): KvQuantization {
+  if (raw === undefined || raw === 'none' || raw === 'q8' || raw === 'q4') return raw ?? 'none';
+  throw new InvalidRequestError('--kv-quant must be none, q8 or q4', { value: raw });
+}
+
+/** `semantic export`: the agent's blob, validated against the model, to a .safetensors file. */
+export async function exportAgent(argv: readonly string[]): Promise<void> {
+  const f = parseFlags(argv, ['--model', '--cache-dir', '--agent', '--out']);
+  const spec = await modelSpec(required(f, '--model'));
+  const store = await FsCachePersistence.open({ dir: required(f, '--cache-dir') });
+  const agent = required(f, '--agent');
+  const bytes = await store.load(agent);
+  if (!bytes) throw new AgentNotFoundError(`no cached agent ${agent} in ${required(f, '--cache-dir')}`, { agentId: agent });
+  const decoded = safetensorsBlobCodec.decode(bytes, spec);
+  writeFileSync(required(f, '--out'), bytes);
+  process.stdout.write(`${JSON.stringify({ agent, tokens: decoded.tokenIds.length, bytes: bytes.byteLength, quantization: decoded.quantization })}\n`);
+}
+
+/** `semantic import`: a .safetensors blob (e.g. exported from a browser) into the cache folder. */
+export async function importAgent(argv: readonly string[]): Promise<void> {
+  const f = parseFlags(argv, ['--model', '--cache-dir', '--in', '--agent']);
+  const spec = await modelSpec(required(f, '--model'));
+  const bytes = new Uint8Array(readFileSync(required(f, '--in')));
+  const decoded = safetensorsBlobCodec.decode(bytes, spec);
+  const agent = f.get('--agent') ?? decoded.agentId;
+  // A blob stores its agent id; importing under another id re-encodes it so the two agree.
+  const blob = agent === decoded.agentId ? bytes : safetensorsBlobCodec.encode({ agentId: agent, spec, tokenIds: decoded.tokenIds, snapshot: decoded.snapshot, quantization: decoded.quantization });
+  const store = await FsCachePersistence.open({ dir: required(f, '--cache-dir') });
+  await store.save(agent, blob, { agentId: agent, modelFingerprint: spec.fingerprint, tokenCount: decoded.tokenIds.length, lastUsed: Date.now() });
+  process.stdout.write(`${JSON.stringify({ agent, tokens: decoded.tokenIds.length, bytes: blob.byteLength })}\n`);
+}
