@@ -4,12 +4,17 @@
  */
 import { expose, transfer } from 'comlink';
 import { installErrorTransfer } from '../src/client/comlink-errors.ts';
-import type { GenerateOptions, GenerateReply, GpuInfo, LoadedModelInfo, PromptInput, RuntimeApi } from '../src/client/runtime-api.ts';
+import type { CacheOptions, GenerateOptions, GenerateReply, GpuInfo, LoadedModelInfo, PromptInput, RuntimeApi } from '../src/client/runtime-api.ts';
+import { AgentRuntime } from './agent-runtime.ts';
+
+const agentApiKeys = {
+  agentGenerate: 1, evictAgent: 1, agentTier: 1, deleteAgent: 1, persistAll: 1, listStoredAgents: 1, exportAgent: 1, importAgent: 1, debugStartLargeSave: 1,
+} as const;
 import { InvalidRequestError, ModelNotFoundError } from '../src/domain/errors.ts';
 import { validateTokenIds } from '../src/domain/values.ts';
 import type { LoadProgress, ModelDescriptor } from '../src/ports/inbound.ts';
 import type { ChatMessage } from '../src/ports/outbound.ts';
-import { BlockPool } from '../src/domain/block-pool.ts';
+import type { BlockPool } from '../src/domain/block-pool.ts';
 import { validateSampling } from '../src/domain/sampling.ts';
 import { generateBatch } from '../src/application/batch-generate.ts';
 import { FetchModelSource } from '../src/adapters/http/fetch-model-source.ts';
@@ -24,6 +29,7 @@ interface Loaded {
   readonly backend: WebGpuBackend;
   readonly pool: BlockPool;
   readonly tokenizer: HfTokenizer;
+  readonly agents: AgentRuntime;
 }
 
 let current: Loaded | null = null;
@@ -58,14 +64,14 @@ function promptIds(loaded: Loaded, prompt: PromptInput): number[] {
   return loaded.tokenizer.encode(prompt.text ?? '');
 }
 
-const api: RuntimeApi = {
+const api: Omit<RuntimeApi, keyof typeof agentApiKeys> = {
   async gpuInfo(): Promise<GpuInfo> {
     const adapter = await navigator.gpu?.requestAdapter();
     if (!adapter) return { available: false, features: [] };
     return { available: true, vendor: adapter.info.vendor, architecture: adapter.info.architecture, features: [...adapter.features] };
   },
 
-  async loadModel(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void): Promise<LoadedModelInfo> {
+  async loadModel(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo> {
     const files = new FetchModelSource(descriptor.source, onProgress);
     const context = await gpu();
     // The backend reads config.json first, so a missing model is a ModelNotFoundError.
@@ -74,8 +80,15 @@ const api: RuntimeApi = {
       backend.dispose();
       throw e;
     });
-    current?.backend.dispose();
-    current = { descriptor, backend, pool: new BlockPool(backend.totalBlocks), tokenizer };
+    const agents = await AgentRuntime.create(backend, tokenizer, cache);
+    if (current) {
+      await current.agents.store.persistAll().catch(() => undefined);
+      current.agents.close();
+      current.backend.dispose();
+    }
+    // One BlockPool for the KV memory: the one-shot path allocates from the engine's pool, so it
+    // can never overwrite an agent's cached blocks.
+    current = { descriptor, backend, pool: agents.engine.kv.pool, tokenizer, agents };
     const c = backend.config;
     return {
       id: descriptor.id,
@@ -123,4 +136,39 @@ const api: RuntimeApi = {
   },
 };
 
-expose(api);
+const agentApi: Pick<
+  RuntimeApi,
+  'agentGenerate' | 'evictAgent' | 'agentTier' | 'deleteAgent' | 'persistAll' | 'listStoredAgents' | 'exportAgent' | 'importAgent' | 'debugStartLargeSave'
+> = {
+  async agentGenerate(agentId, prompt, maxTokens, onToken) {
+    const loaded = requireModel();
+    return loaded.agents.generate(agentId, promptIds(loaded, prompt), maxTokens, onToken);
+  },
+  async evictAgent(agentId) {
+    return requireModel().agents.store.evict(agentId);
+  },
+  async agentTier(agentId) {
+    return requireModel().agents.store.tierOf(agentId);
+  },
+  async deleteAgent(agentId) {
+    return requireModel().agents.store.delete(agentId);
+  },
+  async persistAll() {
+    await requireModel().agents.store.persistAll();
+  },
+  async listStoredAgents() {
+    return requireModel().agents.listStored();
+  },
+  async exportAgent(agentId) {
+    const bytes = await requireModel().agents.store.exportAgent(agentId);
+    return bytes ? transfer(bytes, [bytes.buffer as ArrayBuffer]) : null;
+  },
+  async importAgent(bytes, agentId) {
+    return requireModel().agents.store.importAgent(bytes, agentId);
+  },
+  async debugStartLargeSave(agentId, tokens) {
+    return requireModel().agents.startLargeSave(agentId, tokens);
+  },
+};
+
+expose({ ...api, ...agentApi });

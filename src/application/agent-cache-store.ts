@@ -15,6 +15,11 @@ export interface CacheStoreOptions {
   /** Quantization of blobs at rest (warm and cold). */
   readonly quantization?: KvQuantization;
   readonly costModel?: RestoreCostModel;
+  /**
+   * Write every finished turn to persistent storage in the background while it stays hot, so a
+   * closed tab or a killed worker loses nothing that finished. Default false.
+   */
+  readonly persistOnFinish?: boolean;
 }
 
 interface WarmEntry {
@@ -47,6 +52,9 @@ export class AgentCacheStore implements CacheStorePort {
   readonly cost: RestoreCostModel;
   readonly reports: RestoreReport[] = [];
   private readonly quantization: KvQuantization;
+  private readonly persistOnFinish: boolean;
+  /** Agents whose stored blob was refused: it is kept as it is until the caller deletes it. */
+  private readonly refused = new Set<string>();
 
   constructor(
     private readonly engine: BlockPoolBatchEngine,
@@ -61,10 +69,11 @@ export class AgentCacheStore implements CacheStorePort {
     this.cost = options.costModel ?? new RestoreCostModel();
     this.warm = new Lru({ maxSize: options.warmBudgetBytes ?? 256 * 1024 * 1024, sizeOf: (e) => e.bytes.byteLength });
     this.writes = persistence ? new WriteBehind(persistence, (id, w, err) => this.settled(id, w, err)) : null;
+    this.persistOnFinish = options.persistOnFinish === true;
     engine.setCacheHooks({
       onAgentEvict: (blocks) => this.demote(blocks),
       prepareAgent: (agentId, tokens) => this.prepare(agentId, tokens),
-      afterFinish: () => this.enforceHotBudget(),
+      afterFinish: (agentId) => this.finished(agentId),
       onPrefill: (tokens, ms) => this.cost.observePrefill(tokens, ms),
     });
   }
@@ -118,6 +127,7 @@ export class AgentCacheStore implements CacheStorePort {
   }
 
   async delete(agentId: string): Promise<boolean> {
+    this.refused.delete(agentId);
     const hot = this.engine.dropAgent(agentId);
     const warm = this.warm.delete(agentId) !== undefined;
     this.writes?.cancel(agentId);
@@ -208,8 +218,18 @@ export class AgentCacheStore implements CacheStorePort {
     }
   }
 
-  /** warm -> cold, written behind. */
+  /** A turn finished: keep the hot tier in budget, and checkpoint the agent if asked to. */
+  private finished(agentId: string): void {
+    this.enforceHotBudget();
+    const hot = this.engine.kv.agentBlocks(agentId);
+    if (!this.persistOnFinish || !hot || !this.writes || this.refused.has(agentId)) return;
+    const read = this.backend.readBlocks(hot.blockTable, hot.tokenIds.length);
+    this.track(read.then((snapshot) => this.spill(agentId, { bytes: this.encode(hot, snapshot), tokenIds: hot.tokenIds, lastUsed: Date.now() })));
+  }
+
+  /** warm -> cold, written behind. A refused blob is never overwritten implicitly. */
   private spill(agentId: string, entry: WarmEntry): void {
+    if (this.refused.has(agentId)) return;
     const write: PendingWrite = {
       bytes: entry.bytes,
       record: { agentId, modelFingerprint: this.spec.fingerprint, tokenCount: entry.tokenIds.length, lastUsed: entry.lastUsed },
@@ -248,6 +268,7 @@ export class AgentCacheStore implements CacheStorePort {
       if (error instanceof ModelMismatchError || error instanceof CacheCorruptError) {
         // Refused: not loaded, and left where it is (not overwritten unless the caller deletes it).
         this.warm.delete(agentId);
+        this.refused.add(agentId);
         return done({ agentId, tier: 'none', matchedTokens: 0, refused: errorToPlain(error) });
       }
       throw error;

@@ -41,13 +41,58 @@ export interface GenerateReply {
   readonly logits?: readonly Float32Array[];
 }
 
+export interface AgentReply {
+  readonly agentId: string;
+  readonly tokenIds: readonly number[];
+  readonly text: string;
+  readonly finishReason: 'stop' | 'length' | 'error' | 'cancelled';
+  readonly promptTokens: number;
+  /** Prompt tokens not recomputed: restored or still cached. */
+  readonly cachedPromptTokens: number;
+  /** Where the agent's cache came from for this turn. */
+  readonly restoredFrom: 'hot' | 'warm' | 'cold' | 'none';
+  /** Set when a stored cache was refused (another model, corrupt blob). */
+  readonly refused?: { readonly name: string; readonly code: string; readonly message: string };
+  readonly ttftMs: number;
+  readonly totalMs: number;
+}
+
+export interface StoredAgent {
+  readonly agentId: string;
+  readonly modelFingerprint: string;
+  readonly tokenCount: number;
+  readonly bytes: number;
+}
+
+export interface CacheOptions {
+  /** IndexedDB database name (tests isolate themselves with it). */
+  readonly dbName?: string;
+  readonly hotBudgetBytes?: number;
+  readonly warmBudgetBytes?: number;
+  readonly quantization?: 'none' | 'q8' | 'q4';
+}
+
 /**
  * The surface the worker exposes over Comlink. Callbacks must be wrapped with Comlink.proxy by
  * the caller (the client does it). Errors arrive as their typed classes (installErrorTransfer).
  */
 export interface RuntimeApi {
   gpuInfo(): Promise<GpuInfo>;
-  loadModel(model: ModelDescriptor, onProgress?: (p: LoadProgress) => void): Promise<LoadedModelInfo>;
+  loadModel(model: ModelDescriptor, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo>;
+  /** One turn of an agent: its cached context (any tier) is reused when the prompt extends it. */
+  agentGenerate(agentId: string, prompt: PromptInput, maxTokens: number, onToken?: (tokenId: number, text: string) => void): Promise<AgentReply>;
+  /** Move an agent's cache one tier down (hot -> warm -> cold). */
+  evictAgent(agentId: string): Promise<'hot' | 'warm' | 'cold' | null>;
+  agentTier(agentId: string): Promise<'hot' | 'warm' | 'cold' | 'none'>;
+  deleteAgent(agentId: string): Promise<boolean>;
+  /** Write everything to IndexedDB and wait for it (pagehide, shutdown). */
+  persistAll(): Promise<void>;
+  listStoredAgents(): Promise<StoredAgent[]>;
+  /** The agent's memory as a .safetensors file. */
+  exportAgent(agentId: string): Promise<Uint8Array | null>;
+  importAgent(bytes: Uint8Array, agentId?: string): Promise<string>;
+  /** Test hook: start saving a synthetic `tokens`-token blob for the agent and return once the write is under way. */
+  debugStartLargeSave(agentId: string, tokens: number): Promise<number>;
   tokenize(text: string): Promise<number[]>;
   detokenize(ids: readonly number[]): Promise<string>;
   renderChat(messages: readonly ChatMessage[]): Promise<{ text: string; ids: number[] }>;

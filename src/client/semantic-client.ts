@@ -1,12 +1,24 @@
-import { proxy, releaseProxy, wrap, type Remote } from 'comlink';
+import { proxy, releaseProxy, transfer, wrap, type Remote } from 'comlink';
 import { installErrorTransfer } from './comlink-errors.ts';
-import type { GenerateOptions, GenerateReply, GpuInfo, LoadedModelInfo, PromptInput, RuntimeApi } from './runtime-api.ts';
+import type {
+  AgentReply,
+  CacheOptions,
+  GenerateOptions,
+  GenerateReply,
+  GpuInfo,
+  LoadedModelInfo,
+  PromptInput,
+  RuntimeApi,
+  StoredAgent,
+} from './runtime-api.ts';
 import type { LoadProgress, ModelDescriptor } from '../ports/inbound.ts';
 import type { ChatMessage } from '../ports/outbound.ts';
 
 export interface SemanticClientOptions {
   /** A worker already started by the app (e.g. with Vite's `?worker` import); default: ours. */
   readonly worker?: Worker;
+  /** Ask the worker to persist every agent when the page is hidden or closed. Default true. */
+  readonly persistOnPageHide?: boolean;
 }
 
 /**
@@ -22,14 +34,57 @@ export class SemanticClient {
     this.worker =
       options.worker ?? new Worker(new URL('../../worker/runtime.worker.ts', import.meta.url), { type: 'module', name: 'semantic' });
     this.remote = wrap<RuntimeApi>(this.worker);
+    if (options.persistOnPageHide !== false && typeof addEventListener === 'function') {
+      // Best effort: the worker may be stopped before IndexedDB commits; every finished turn is
+      // also checkpointed as it completes, so at most the work since then is at risk.
+      addEventListener('pagehide', () => void this.remote.persistAll().catch(() => undefined));
+    }
   }
 
   gpuInfo(): Promise<GpuInfo> {
     return this.remote.gpuInfo();
   }
 
-  loadModel(model: ModelDescriptor, onProgress?: (p: LoadProgress) => void): Promise<LoadedModelInfo> {
-    return this.remote.loadModel(model, onProgress ? proxy(onProgress) : undefined);
+  loadModel(model: ModelDescriptor, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo> {
+    return this.remote.loadModel(model, onProgress ? proxy(onProgress) : undefined, cache);
+  }
+
+  agentGenerate(agentId: string, prompt: PromptInput, maxTokens: number, onToken?: (tokenId: number, text: string) => void): Promise<AgentReply> {
+    return this.remote.agentGenerate(agentId, prompt, maxTokens, onToken ? proxy(onToken) : undefined);
+  }
+
+  evictAgent(agentId: string): Promise<'hot' | 'warm' | 'cold' | null> {
+    return this.remote.evictAgent(agentId);
+  }
+
+  agentTier(agentId: string): Promise<'hot' | 'warm' | 'cold' | 'none'> {
+    return this.remote.agentTier(agentId);
+  }
+
+  deleteAgent(agentId: string): Promise<boolean> {
+    return this.remote.deleteAgent(agentId);
+  }
+
+  persistAll(): Promise<void> {
+    return this.remote.persistAll();
+  }
+
+  listStoredAgents(): Promise<StoredAgent[]> {
+    return this.remote.listStoredAgents();
+  }
+
+  /** The agent's memory as a .safetensors file (e.g. for a download link). */
+  exportAgent(agentId: string): Promise<Uint8Array | null> {
+    return this.remote.exportAgent(agentId);
+  }
+
+  /** Install an uploaded .safetensors file as an agent's memory; returns the agent id. */
+  importAgent(bytes: Uint8Array, agentId?: string): Promise<string> {
+    return this.remote.importAgent(transfer(bytes, [bytes.buffer as ArrayBuffer]), agentId);
+  }
+
+  debugStartLargeSave(agentId: string, tokens: number): Promise<number> {
+    return this.remote.debugStartLargeSave(agentId, tokens);
   }
 
   tokenize(text: string): Promise<number[]> {

@@ -1,0 +1,86 @@
+import { errorToPlain } from '../src/domain/errors.ts';
+import { validateAgentId } from '../src/domain/values.ts';
+import { AgentCacheStore } from '../src/application/agent-cache-store.ts';
+import { BlockPoolBatchEngine } from '../src/application/block-pool-batch-engine.ts';
+import type { CachePersistencePort, TokenizerPort } from '../src/ports/outbound.ts';
+import type { AgentReply, CacheOptions, StoredAgent } from '../src/client/runtime-api.ts';
+import { IdbCachePersistence } from '../src/adapters/indexeddb/idb-cache-persistence.ts';
+import { safetensorsBlobCodec } from '../src/adapters/safetensors/blob-codec.ts';
+import type { WebGpuBackend } from '../src/adapters/webgpu/webgpu-backend.ts';
+
+/**
+ * The agent side of the worker: the batch engine and the tiered cache store over IndexedDB,
+ * for one loaded model. Every finished turn is checkpointed to IndexedDB in the background, so
+ * a reload or a closed tab resumes from the last completed turn.
+ */
+export class AgentRuntime {
+  private constructor(
+    readonly engine: BlockPoolBatchEngine,
+    readonly store: AgentCacheStore,
+    readonly persistence: IdbCachePersistence,
+    private readonly backend: WebGpuBackend,
+  ) {}
+
+  static async create(backend: WebGpuBackend, tokenizer: TokenizerPort, options: CacheOptions = {}): Promise<AgentRuntime> {
+    const persistence = await IdbCachePersistence.open({ name: options.dbName });
+    const engine = new BlockPoolBatchEngine(backend, tokenizer);
+    const store = new AgentCacheStore(engine, backend, safetensorsBlobCodec, persistence as CachePersistencePort, {
+      hotBudgetBytes: options.hotBudgetBytes,
+      warmBudgetBytes: options.warmBudgetBytes,
+      quantization: options.quantization,
+      persistOnFinish: true,
+    });
+    await store.refreshCold();
+    return new AgentRuntime(engine, store, persistence, backend);
+  }
+
+  async generate(agentId: string, promptIds: readonly number[], maxTokens: number, onToken?: (id: number, text: string) => Promise<void> | void): Promise<AgentReply> {
+    const started = performance.now();
+    let firstToken = 0;
+    const uid = await this.engine.submit({ agentId, promptIds, maxTokens });
+    this.engine.onToken(uid, (d) => {
+      firstToken ||= performance.now();
+      void onToken?.(d.tokenId, d.text);
+    });
+    const pending = this.engine.result(uid);
+    void this.engine.run();
+    const result = await pending;
+    const ended = performance.now();
+    const report = this.store.reports.filter((r) => r.agentId === agentId).at(-1);
+    const acc = this.engine.accounting(uid) ?? { prefillComputed: 0, prefillReused: 0 };
+    return {
+      agentId,
+      tokenIds: result.tokenIds,
+      text: result.text,
+      finishReason: result.finishReason,
+      promptTokens: acc.prefillComputed + acc.prefillReused,
+      cachedPromptTokens: acc.prefillReused,
+      restoredFrom: report?.tier ?? 'none',
+      ...(report?.refused ? { refused: { name: report.refused.name, code: report.refused.code, message: report.refused.message } } : {}),
+      ttftMs: (firstToken || ended) - started,
+      totalMs: ended - started,
+    };
+  }
+
+  async listStored(): Promise<StoredAgent[]> {
+    return (await this.persistence.listCachedAgents()).map((r) => ({ agentId: r.agentId, modelFingerprint: r.modelFingerprint, tokenCount: r.tokenCount, bytes: r.bytes }));
+  }
+
+  /** A valid blob of `tokens` random KV rows, saved without awaiting: the write is in flight on return. */
+  startLargeSave(agentId: string, tokens: number): number {
+    const spec = this.backend.extractModelSpec();
+    const per = tokens * spec.nKvHeads * spec.headDim;
+    const layer = (): Float32Array => Float32Array.from({ length: per }, (_, i) => Math.sin(i * 0.37));
+    const snapshot = { tokens, keys: Array.from({ length: spec.nLayers }, layer), values: Array.from({ length: spec.nLayers }, layer) };
+    const tokenIds = Array.from({ length: tokens }, (_, i) => i % 500);
+    const bytes = safetensorsBlobCodec.encode({ agentId: validateAgentId(agentId), spec, tokenIds, snapshot });
+    void this.persistence
+      .save(agentId, bytes, { agentId, modelFingerprint: spec.fingerprint, tokenCount: tokens, lastUsed: Date.now() })
+      .catch((e: unknown) => console.error('[semantic] large save failed', errorToPlain(e)));
+    return bytes.byteLength;
+  }
+
+  close(): void {
+    this.persistence.close();
+  }
+}
