@@ -1,5 +1,6 @@
 import { LitElement, css, html } from 'lit';
 import { SemanticClient, type GpuInfo, type LoadedModelInfo } from '../src/client/index.ts';
+import './agent-panel.ts';
 
 interface FixtureEntry {
   readonly id: string;
@@ -8,29 +9,30 @@ interface FixtureEntry {
   readonly path: string;
 }
 
+const AGENTS = ['ROMEO', 'JULIET', 'MERCUTIO'];
+
 /**
- * Minimal demo: picks one of the embedded tiny models, loads it in the runtime's Web Worker, and
- * streams a greedy continuation. The full multi-agent demo grows from here.
+ * The demo: a few Shakespeare speakers as agents on one embedded tiny model. Each agent's KV
+ * memory lives on the GPU while it talks, moves to host memory and IndexedDB when evicted or
+ * when the page goes away, and comes back after a reload without recomputing its context.
  */
 class SemanticDemo extends LitElement {
   static override properties = {
     models: { state: true },
     status: { state: true },
-    output: { state: true },
     gpu: { state: true },
+    ready: { state: true },
   };
 
   static override styles = css`
-    textarea { width: 100%; min-height: 4rem; }
-    pre { white-space: pre-wrap; background: #f4f4f4; padding: 0.75rem; min-height: 3rem; }
     .row { display: flex; gap: 0.5rem; align-items: center; margin: 0.5rem 0; }
   `;
 
   models: FixtureEntry[] = [];
   status = 'starting worker…';
-  output = '';
   gpu: GpuInfo | null = null;
-  private readonly client = new SemanticClient();
+  ready = false;
+  readonly client = new SemanticClient();
   private loaded: LoadedModelInfo | null = null;
 
   override async connectedCallback(): Promise<void> {
@@ -44,23 +46,13 @@ class SemanticDemo extends LitElement {
   private async load(id: string): Promise<void> {
     const entry = this.models.find((m) => m.id === id);
     if (!entry) return;
+    this.ready = false;
     this.status = `loading ${id}…`;
     try {
       this.loaded = await this.client.loadModel({ id, source: `/models/${entry.path}` });
-      this.status = `ready: ${id} (${this.loaded.architecture}, ${this.loaded.nLayers} layers, vocab ${this.loaded.vocabSize})`;
-    } catch (e) {
-      this.status = `${(e as Error).name}: ${(e as Error).message}`;
-    }
-  }
-
-  private async generate(): Promise<void> {
-    const prompt = this.renderRoot.querySelector('textarea')?.value ?? '';
-    this.output = '';
-    try {
-      const reply = await this.client.generate({ text: prompt }, 48, (_id, text) => {
-        this.output += text;
-      });
-      this.status = `done: ${reply.tokenIds.length} tokens in ${reply.elapsedMs.toFixed(0)} ms (${reply.finishReason})`;
+      const stored = await this.client.listStoredAgents();
+      this.status = `ready: ${id} (${this.loaded.architecture}, ${this.loaded.nLayers} layers); ${stored.length} agent(s) in IndexedDB`;
+      this.ready = true;
     } catch (e) {
       this.status = `${(e as Error).name}: ${(e as Error).message}`;
     }
@@ -76,11 +68,10 @@ class SemanticDemo extends LitElement {
             ${this.models.map((m) => html`<option value=${m.id}>${m.id} (${m.dtype})</option>`)}
           </select>
         </label>
+        <button @click=${() => this.client.persistAll()}>Save all to IndexedDB</button>
+        <span id="status">${this.status}</span>
       </div>
-      <textarea>ROMEO:
-But soft, what light</textarea>
-      <div class="row"><button id="generate" @click=${() => this.generate()}>Generate</button> <span id="status">${this.status}</span></div>
-      <pre id="output">${this.output}</pre>
+      ${this.ready ? AGENTS.map((a) => html`<agent-panel .client=${this.client} agentId=${a}></agent-panel>`) : ''}
     `;
   }
 }

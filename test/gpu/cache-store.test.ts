@@ -83,7 +83,7 @@ describe('AgentCacheStore on WebGPU with a folder as cold storage', () => {
     const prompts = Array.from({ length: 10 }, (_, i) => ids(10 + i, 30));
     const firsts: number[][] = [];
     for (const [i, p] of prompts.entries()) {
-      firsts.push((await turn(engine, `agent-${i}`, p)).tokenIds);
+      firsts.push([...(await turn(engine, `agent-${i}`, p)).tokenIds]);
       await store.flush();
       expect(store.hotBytes()).toBeLessThanOrEqual(hotBudget);
       expect(store.stats().warmBytes).toBeLessThanOrEqual(3 * 40 * 1024);

@@ -31,6 +31,7 @@ interface ChildReport {
   readonly maxLogitError: number;
   readonly splitTokens: number[];
   readonly splitBitwiseEqual: boolean;
+  readonly nativeVsUnpackBitwiseEqual: boolean;
 }
 
 // Runs in the child: tsx for the TypeScript sources, the ?raw hook for the WGSL imports.
@@ -52,14 +53,16 @@ const gpu = await createGpuContext({ gpu: nodeGpu() });
 const ids = Array.from({ length: 20 }, (_, i) => (3 * 131 + i * 17 + ((i * i) % 7)) % 500);
 const { model } = await loadCpuModel(new FsModelSource(dir));
 const cpu = model.generateGreedy(ids, 17, { eosTokenIds: [] });
-const run = async (options) => {
-  const backend = await WebGpuBackend.load(gpu, new FsModelSource(dir), { kvBudgetBytes: 4 << 20, ...options });
+const run = async (options, on = gpu) => {
+  const backend = await WebGpuBackend.load(on, new FsModelSource(dir), { kvBudgetBytes: 4 << 20, ...options });
   const [r] = await generateBatch(backend, new BlockPool(backend.totalBlocks), [{ promptIds: ids, maxTokens: 17 }], { returnLogits: true });
   backend.dispose();
   return r;
 };
 const whole = await run({});
 const split = await run({ maxBindingBytes: 12000 });
+// The same model on a device created without shader-f16: packed-u32 weight loads instead of native f16.
+const unpacked = await run({}, await createGpuContext({ gpu: nodeGpu(), allowF16: false }));
 let maxLogitError = 0;
 whole.logits.forEach((row, i) => row.forEach((v, j) => (maxLogitError = Math.max(maxLogitError, Math.abs(v - cpu.logits[i][j])))));
 const bitsOf = (rows) => rows.map((r) => Array.from(new Uint32Array(r.buffer, r.byteOffset, r.length)).join(',')).join(';');
@@ -72,6 +75,7 @@ const report = {
   maxLogitError,
   splitTokens: split.tokens,
   splitBitwiseEqual: bitsOf(split.logits) === bitsOf(whole.logits),
+  nativeVsUnpackBitwiseEqual: bitsOf(unpacked.logits) === bitsOf(whole.logits),
 };
 console.log('REPORT ' + JSON.stringify(report));
 process.exit(0);
@@ -106,6 +110,8 @@ describe.skipIf(!ICD)('lavapipe (Mesa 25): shader-f16 and the f16-weight path', 
     // Split weights (lm_head and the layer matrices in parts) are bitwise the unsplit run here too.
     expect(report.splitTokens).toEqual(report.gpuTokens);
     expect(report.splitBitwiseEqual).toBe(true);
+    // shader-f16 loads (native) and unpack2x16float loads widen the same halves: bitwise equal.
+    expect(report.nativeVsUnpackBitwiseEqual).toBe(true);
     expect(code).toBe(0);
   }, 180_000);
 });

@@ -2,6 +2,7 @@ import tiledWgsl from '../kernels/matmul_tiled.wgsl?raw';
 import vecWgsl from '../kernels/matmul_vec.wgsl?raw';
 import weightsF32Wgsl from '../kernels/matmul_weights_f32.wgsl?raw';
 import weightsF16Wgsl from '../kernels/matmul_weights_f16.wgsl?raw';
+import weightsF16NativeWgsl from '../kernels/matmul_weights_f16_native.wgsl?raw';
 import { InvalidRequestError } from '../../../domain/errors.ts';
 import { dispatch, type Binding, type KernelContext } from '../dispatch.ts';
 import { BYTES_PER_ELEMENT, tensorParts, type GpuDtype, type GpuTensor } from '../gpu-tensor.ts';
@@ -58,6 +59,13 @@ const WEIGHT_VARIANTS: Readonly<Record<GpuDtype, PipelineVariant>> = {
   f32: { key: 'f32', transform: (code) => `${weightsF32Wgsl}\n${code}` },
   f16: { key: 'f16', transform: (code) => `${weightsF16Wgsl}\n${code}` },
 };
+
+/** f16 weights read with shader-f16 loads, where the device has the feature. */
+const NATIVE_F16: PipelineVariant = { key: 'f16-native', transform: (code) => `${weightsF16NativeWgsl}\n${code}` };
+
+function weightVariant(device: GPUDevice, dtype: GpuDtype): PipelineVariant {
+  return dtype === 'f16' && device.features.has('shader-f16') ? NATIVE_F16 : WEIGHT_VARIANTS[dtype];
+}
 
 /** The kernel encodeMatmul picks for M rows. */
 export function chooseMatmulKernel(M: number): MatmulKernel {
@@ -156,7 +164,7 @@ export function encodeMatmulWith(
 ): void {
   const layout = validateMatmul(ctx, args);
   const { M, N, K, w } = args;
-  const weights = WEIGHT_VARIANTS[w.dtype];
+  const weights = weightVariant(ctx.device, w.dtype);
   const rows = vecRows(M);
   const pipeline =
     kernel === 'tiled' ? ctx.pipelines.get(MATMUL_TILED, weights) : ctx.pipelines.get(MATMUL_VEC, { ...weights, constants: { ROWS: rows } });
