@@ -23,11 +23,20 @@ export class AgentPanel extends LitElement {
     .meta { color: #555; font-size: 0.85em; }
   `;
 
-  agentId = '';
-  client: SemanticClient | null = null;
-  transcript = '';
-  status = '';
-  tier = 'none';
+  declare agentId: string;
+  declare client: SemanticClient | null;
+  declare transcript: string;
+  declare status: string;
+  declare tier: string;
+
+  constructor() {
+    super();
+    this.agentId = '';
+    this.client = null;
+    this.transcript = '';
+    this.status = '';
+    this.tier = 'none';
+  }
 
   override async connectedCallback(): Promise<void> {
     super.connectedCallback();

@@ -28,12 +28,22 @@ class SemanticDemo extends LitElement {
     .row { display: flex; gap: 0.5rem; align-items: center; margin: 0.5rem 0; }
   `;
 
-  models: FixtureEntry[] = [];
-  status = 'starting worker…';
-  gpu: GpuInfo | null = null;
-  ready = false;
+  // Reactive properties are declared, not initialised as class fields: a field would shadow the
+  // accessor Lit installs and updates would not render.
+  declare models: FixtureEntry[];
+  declare status: string;
+  declare gpu: GpuInfo | null;
+  declare ready: boolean;
   readonly client = new SemanticClient();
   private loaded: LoadedModelInfo | null = null;
+
+  constructor() {
+    super();
+    this.models = [];
+    this.status = 'starting worker…';
+    this.gpu = null;
+    this.ready = false;
+  }
 
   override async connectedCallback(): Promise<void> {
     super.connectedCallback();

@@ -161,10 +161,11 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     if (planned.steps.length > 0) {
       try {
         if (planned.copies.length > 0) await this.backend.copyBlocks(planned.copies);
-        const started = performance.now();
-        const out = await this.backend.forward(planned.steps.map((p) => p.step));
         const prefill = planned.steps.reduce((n, p) => n + (p.step.tokenIds.length > 1 ? p.step.tokenIds.length : 0), 0);
-        this.hooks.onPrefill?.(prefill, performance.now() - started);
+        this.prefillTiming.tokens += prefill;
+        if (prefill > 0 && this.prefillTiming.since === 0) this.prefillTiming.since = performance.now();
+        const out = await this.backend.forward(planned.steps.map((p) => p.step));
+        this.observePrefill(planned.steps.some((p) => p.step.sample));
         planned.steps.forEach((p, i) => this.advance(p.seq, p.step, out.nextTokens[i]));
       } catch (error) {
         for (const p of planned.steps) this.finish(p.seq, 'error', errorToPlain(error));
@@ -197,6 +198,19 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     for (const s of [...this.running, ...this.waiting]) this.finish(s, 'cancelled');
     this.done.length = 0;
     this.kv.clear();
+  }
+
+  /**
+   * A step that samples nothing returns before the GPU has run it, so prefill time is measured
+   * from the first step that carried prefill to the next step that waited for a readback.
+   */
+  private readonly prefillTiming = { tokens: 0, since: 0 };
+
+  private observePrefill(waitedForGpu: boolean): void {
+    if (!waitedForGpu || this.prefillTiming.tokens === 0) return;
+    this.hooks.onPrefill?.(this.prefillTiming.tokens, performance.now() - this.prefillTiming.since);
+    this.prefillTiming.tokens = 0;
+    this.prefillTiming.since = 0;
   }
 
   private admit(): void {
