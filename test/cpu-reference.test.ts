@@ -10,18 +10,8 @@ import { InvalidRequestError, ModelNotFoundError } from '../src/domain/errors.ts
 import { parseModelConfig, type ModelConfig } from '../src/domain/model-config.ts';
 import { modelTensorSpecs, tensorElements } from '../src/domain/model-tensors.ts';
 import type { ModelFileSource } from '../src/ports/outbound.ts';
+import { mulberry32 as prng } from '../tools/prng.ts';
 
-/** mulberry32: a tiny seeded PRNG, so every random model here is the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Random weights for every tensor the config needs: norms near 1, the rest uniform ±scale. */
 function randomWeights(config: ModelConfig, seed: number, extra: string[] = []): Map<string, Float32Array> {

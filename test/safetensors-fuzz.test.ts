@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CacheCorruptError } from '../src/domain/errors.ts';
+import { mulberry32 } from '../tools/prng.ts';
 import {
   DTYPE_BYTES,
   SAFETENSORS_DTYPES,
@@ -22,16 +23,6 @@ const SEED = 0x5afe7e45;
 
 type Rand = () => number;
 
-function mulberry32(seed: number): Rand {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const int = (rand: Rand, n: number): number => Math.floor(rand() * n);
 const pick = <T>(rand: Rand, items: readonly T[]): T => items[int(rand, items.length)];

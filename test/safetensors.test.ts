@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CacheCorruptError, InvalidRequestError } from '../src/domain/errors.ts';
 import { f32ArrayToBf16, f32ArrayToF16 } from '../src/domain/half.ts';
+import { mulberry32 } from '../tools/prng.ts';
 import {
   DTYPE_BYTES,
   SAFETENSORS_DTYPES,
@@ -35,16 +36,6 @@ function padded(json: string): string {
   return json + ' '.repeat((8 - (json.length % 8)) % 8);
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomTensor(dtype: SafetensorsDtype, shape: number[], rand: () => number): TensorInput {
   const n = shape.reduce((a, b) => a * b, 1);

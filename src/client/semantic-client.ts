@@ -108,6 +108,13 @@ export class SemanticClient {
     return this.remote.generate(prompt, maxTokens, onToken ? proxy(onToken) : undefined, options);
   }
 
+  /** Persist every agent to IndexedDB, then stop the worker: the clean way to shut down. */
+  async close(): Promise<void> {
+    await this.remote.persistAll().catch(() => undefined);
+    this.terminate();
+  }
+
+  /** Stop the worker now (work not yet checkpointed is lost; see close()). */
   terminate(): void {
     this.remote[releaseProxy]();
     this.worker.terminate();

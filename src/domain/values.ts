@@ -69,3 +69,26 @@ export function commonPrefixLength(a: readonly number[], b: readonly number[]): 
   while (i < n && a[i] === b[i]) i++;
   return i;
 }
+
+/** The fields a persisted cache record must carry, checked before anything is written. */
+export interface CacheRecordFields {
+  readonly agentId: string;
+  readonly modelFingerprint: string;
+  readonly tokenCount: number;
+  readonly lastUsed: number;
+}
+
+export function validateCacheRecord(agentId: string, record: CacheRecordFields): void {
+  if (record.agentId !== agentId) {
+    throw new InvalidRequestError('record.agentId differs from agentId', { agentId, recordAgentId: record.agentId });
+  }
+  if (typeof record.modelFingerprint !== 'string' || record.modelFingerprint === '') {
+    throw new InvalidRequestError('record.modelFingerprint must be a non-empty string', { agentId });
+  }
+  if (!Number.isSafeInteger(record.tokenCount) || record.tokenCount < 0) {
+    throw new InvalidRequestError('record.tokenCount must be a non-negative integer', { agentId, tokenCount: record.tokenCount });
+  }
+  if (!Number.isFinite(record.lastUsed)) {
+    throw new InvalidRequestError('record.lastUsed must be a finite number', { agentId, lastUsed: record.lastUsed });
+  }
+}

@@ -20,7 +20,7 @@ import {
   SemanticError,
   type ErrorDetails,
 } from '../../domain/errors.ts';
-import { validateAgentId } from '../../domain/values.ts';
+import { validateAgentId, validateCacheRecord } from '../../domain/values.ts';
 import type { CachePersistencePort, CachedAgentRecord } from '../../ports/outbound.ts';
 
 export const DEFAULT_IDB_NAME = 'semantic-kv';
@@ -208,18 +208,7 @@ function openError(error: unknown, name: string): SemanticError {
 }
 
 function toStoredAgent(agentId: string, bytes: number, record: Omit<CachedAgentRecord, 'tier' | 'bytes'>): StoredAgent {
-  if (record.agentId !== agentId) {
-    throw new InvalidRequestError('record.agentId differs from agentId', { agentId, recordAgentId: record.agentId });
-  }
-  if (typeof record.modelFingerprint !== 'string' || record.modelFingerprint === '') {
-    throw new InvalidRequestError('record.modelFingerprint must be a non-empty string', { agentId });
-  }
-  if (!Number.isSafeInteger(record.tokenCount) || record.tokenCount < 0) {
-    throw new InvalidRequestError('record.tokenCount must be a non-negative integer', { agentId, tokenCount: record.tokenCount });
-  }
-  if (!Number.isFinite(record.lastUsed)) {
-    throw new InvalidRequestError('record.lastUsed must be a finite number', { agentId, lastUsed: record.lastUsed });
-  }
+  validateCacheRecord(agentId, record);
   const { modelFingerprint, tokenCount, lastUsed } = record;
   return { agentId, modelFingerprint, tokenCount, bytes, lastUsed, tier: 'cold' };
 }

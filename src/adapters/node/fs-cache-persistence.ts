@@ -22,7 +22,7 @@ import {
   QuotaExceededError,
   SemanticError,
 } from '../../domain/errors.ts';
-import { validateAgentId } from '../../domain/values.ts';
+import { validateAgentId, validateCacheRecord } from '../../domain/values.ts';
 import type { CachePersistencePort, CachedAgentRecord } from '../../ports/outbound.ts';
 import { readAgentBlobMeta } from '../safetensors/agent-blob.ts';
 
@@ -258,18 +258,7 @@ export class FsCachePersistence implements CachePersistencePort {
 }
 
 function checkRecord(agentId: string, record: SaveRecord): void {
-  if (record.agentId !== agentId) {
-    throw new InvalidRequestError('record.agentId differs from agentId', { agentId, recordAgentId: record.agentId });
-  }
-  if (typeof record.modelFingerprint !== 'string' || record.modelFingerprint === '') {
-    throw new InvalidRequestError('record.modelFingerprint must be a non-empty string', { agentId });
-  }
-  if (!Number.isSafeInteger(record.tokenCount) || record.tokenCount < 0) {
-    throw new InvalidRequestError('record.tokenCount must be a non-negative integer', { agentId, tokenCount: record.tokenCount });
-  }
-  if (!Number.isFinite(record.lastUsed)) {
-    throw new InvalidRequestError('record.lastUsed must be a finite number', { agentId, lastUsed: record.lastUsed });
-  }
+  validateCacheRecord(agentId, record);
 }
 
 function pickRecord(record: SaveRecord): Pick<RecordFile, 'modelFingerprint' | 'tokenCount' | 'lastUsed'> {
