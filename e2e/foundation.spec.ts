@@ -78,6 +78,23 @@ for (const id of FIXTURES) {
   });
 }
 
+test("AutoTokenizer loads every fixture's tokenizer in the page from local files, with remote models off", async ({ page }) => {
+  const offsite: string[] = [];
+  await openHarness(page, offsite);
+  for (const id of FIXTURES) {
+    const tokenizer = await HfTokenizer.load({ modelId: id, localModelPath: MODELS, files: new FsModelSource(join(MODELS, id)) });
+    const got = await page.evaluate(
+      async ({ id, prompt }) => {
+        const t = await (window as any).semantic.HfTokenizer.load({ modelId: id, localModelPath: '/models/' });
+        return { ids: t.encode(prompt), eos: t.eosTokenIds() };
+      },
+      { id, prompt: PROMPT },
+    );
+    expect(got.ids).toEqual(tokenizer.encode(PROMPT));
+  }
+  expect(offsite).toEqual([]);
+});
+
 test('typed errors keep name, code and class across the worker boundary', async ({ page }) => {
   const offsite: string[] = [];
   await openHarness(page, offsite);

@@ -277,3 +277,22 @@ describe('HfTokenizer.load', () => {
     ).rejects.toBeInstanceOf(TokenizerError);
   });
 });
+
+describe('HfTokenizer.fromFiles (the browser path: files from any ModelFileSource)', () => {
+  it.each(['tiny-llama', 'tiny-qwen2', 'tiny-qwen3'])('%s: same class, ids, chat template and eos ids as AutoTokenizer', async (id) => {
+    const { FsModelSource } = await import('../src/adapters/node/hf-folder.ts');
+    const { HfTokenizer } = await import('../src/adapters/tokenizer/index.ts');
+    const { join } = await import('node:path');
+    const models = join(import.meta.dirname, '..', 'public', 'models');
+    const files = new FsModelSource(join(models, id));
+    const auto = await HfTokenizer.load({ modelId: id, localModelPath: models, files });
+    const direct = await HfTokenizer.fromFiles(files);
+    const text = 'ROMEO:\nBut soft, what light through yonder window breaks? 🌹';
+    const chat = [{ role: 'user' as const, content: text }];
+    expect(direct.encode(text)).toEqual(auto.encode(text));
+    expect(direct.encode(text, { addSpecialTokens: true })).toEqual(auto.encode(text, { addSpecialTokens: true }));
+    expect(direct.applyChatTemplate(chat)).toEqual(auto.applyChatTemplate(chat));
+    expect(direct.eosTokenIds()).toEqual(auto.eosTokenIds());
+    expect(direct.vocabSize()).toBe(auto.vocabSize());
+  });
+});

@@ -48,14 +48,6 @@ function requireModel(): Loaded {
   return current;
 }
 
-/** `/models/tiny-llama/` -> tokenizer folder `tiny-llama` under `/models/`. */
-function splitSource(source: string): { localModelPath: string; modelId: string } {
-  const trimmed = source.replace(/\/+$/, '');
-  const cut = trimmed.lastIndexOf('/');
-  if (cut < 0) throw new InvalidRequestError('model source must be a URL path such as /models/tiny-llama/', { source });
-  return { localModelPath: `${trimmed.slice(0, cut)}/`, modelId: trimmed.slice(cut + 1) };
-}
-
 function promptIds(loaded: Loaded, prompt: PromptInput): number[] {
   const given = [prompt.text, prompt.chat, prompt.ids].filter((p) => p !== undefined).length;
   if (given !== 1) throw new InvalidRequestError('give exactly one of text, chat or ids');
@@ -72,11 +64,11 @@ const api: Omit<RuntimeApi, keyof typeof agentApiKeys> = {
   },
 
   async loadModel(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo> {
-    const files = new FetchModelSource(descriptor.source, onProgress);
+    const files = new FetchModelSource(descriptor.source, { onProgress });
     const context = await gpu();
     // The backend reads config.json first, so a missing model is a ModelNotFoundError.
     const backend = await WebGpuBackend.load(context, files, { modelId: descriptor.id });
-    const tokenizer = await HfTokenizer.load({ ...splitSource(descriptor.source), files }).catch((e: unknown) => {
+    const tokenizer = await HfTokenizer.fromFiles(files).catch((e: unknown) => {
       backend.dispose();
       throw e;
     });

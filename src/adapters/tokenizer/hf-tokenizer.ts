@@ -5,7 +5,8 @@
  * DOM. Remote downloads are switched off; the caller points `localModelPath` at a folder (Node)
  * or a URL path such as `/models/` (browser).
  */
-import { AutoTokenizer, env, type PreTrainedTokenizer } from '@huggingface/transformers';
+import * as transformers from '@huggingface/transformers';
+import { AutoTokenizer, env, PreTrainedTokenizer } from '@huggingface/transformers';
 import { InvalidRequestError, TokenizerError } from '../../domain/errors.ts';
 import type { ChatMessage, ChatTemplateOptions, ModelFileSource, TokenizerPort } from '../../ports/outbound.ts';
 
@@ -81,6 +82,16 @@ async function loadHfTokenizer(modelId: string, localModelPath: string): Promise
   });
 }
 
+type TokenizerCtor = new (tokenizerJson: object, tokenizerConfig: object) => PreTrainedTokenizer;
+
+/** AutoTokenizer's rule: `tokenizer_class` without a "Fast" suffix, else the base class. */
+function tokenizerClass(name: unknown): TokenizerCtor {
+  const key = typeof name === 'string' ? name.replace(/Fast$/, '') : '';
+  const candidate: unknown = (transformers as Record<string, unknown>)[key];
+  const isTokenizer = typeof candidate === 'function' && (candidate === PreTrainedTokenizer || candidate.prototype instanceof PreTrainedTokenizer);
+  return isTokenizer ? (candidate as TokenizerCtor) : (PreTrainedTokenizer as unknown as TokenizerCtor);
+}
+
 function uniqueIds(ids: readonly number[]): number[] {
   return [...new Set(ids)];
 }
@@ -113,6 +124,26 @@ export class HfTokenizer implements TokenizerPort {
     const generation = await readGenerationConfig(options);
     // generation_config.json lists every stop token (Llama 3: <|end_of_text|> and <|eot_id|>);
     // tokenizer_config.json's eos_token is added in case it lists none.
+    const own = typeof tokenizer.eos_token_id === 'number' ? [tokenizer.eos_token_id] : [];
+    return new HfTokenizer(tokenizer, uniqueIds([...eosList(generation?.eos_token_id), ...own]));
+  }
+
+  /**
+   * Load from a model's own files (tokenizer.json, tokenizer_config.json, generation_config.json)
+   * through any ModelFileSource: a URL (cached by the source), a folder. The class is picked from
+   * `tokenizer_class` exactly as AutoTokenizer does, without touching transformers.js's global env.
+   */
+  static async fromFiles(files: ModelFileSource): Promise<HfTokenizer> {
+    const details = { source: files.id };
+    let tokenizer: PreTrainedTokenizer;
+    try {
+      const json = async (name: string): Promise<Record<string, unknown>> => JSON.parse(new TextDecoder().decode(await files.read(name))) as Record<string, unknown>;
+      const [tokenizerJson, tokenizerConfig] = await Promise.all([json('tokenizer.json'), json('tokenizer_config.json')]);
+      tokenizer = new (tokenizerClass(tokenizerConfig['tokenizer_class']))(tokenizerJson, tokenizerConfig);
+    } catch (error) {
+      throw new TokenizerError(`Cannot load tokenizer from ${files.id}: ${message(error)}`, details, { cause: error });
+    }
+    const generation = await readGenerationConfig({ modelId: files.id, localModelPath: '', files });
     const own = typeof tokenizer.eos_token_id === 'number' ? [tokenizer.eos_token_id] : [];
     return new HfTokenizer(tokenizer, uniqueIds([...eosList(generation?.eos_token_id), ...own]));
   }
