@@ -34,6 +34,7 @@ describe.each(FIXTURES)('%s: WebGPU forward matches the CPU reference', (id) => 
     const [gpu] = await generateBatch(backend, pool, [{ promptIds: ids, maxTokens: 33 }], { returnLogits: true });
     expect(gpu.tokens).toEqual(cpu.tokens);
     const errors = gpu.logits.map((row, i) => maxAbsDiff(row, cpu.logits[i]));
+    console.log(`[parity] ${id}: max |logit error| over prefill + 32 decode steps = ${Math.max(...errors).toExponential(2)}`);
     expect(Math.max(...errors)).toBeLessThanOrEqual(TOL);
     expect(pool.freeCount).toBe(pool.totalBlocks);
     backend.dispose();
