@@ -16,16 +16,20 @@ import { testGpu } from './harness.ts';
 const MODELS = join(import.meta.dirname, '..', '..', 'public', 'models');
 let llama: WebGpuBackend;
 let qwen: WebGpuBackend;
+let small: WebGpuBackend;
 
 beforeAll(async () => {
   const t = await testGpu();
   llama = await WebGpuBackend.load(t.gpu, new FsModelSource(join(MODELS, 'tiny-llama')), { kvBudgetBytes: 2 * 1024 * 1024 });
   qwen = await WebGpuBackend.load(t.gpu, new FsModelSource(join(MODELS, 'tiny-qwen2')), { kvBudgetBytes: 2 * 1024 * 1024 });
+  // 8 blocks of 16 tokens: a third 40-token agent pushes an idle one out of the GPU.
+  small = await WebGpuBackend.load(t.gpu, new FsModelSource(join(MODELS, 'tiny-llama')), { kvBudgetBytes: 8 * 8192 });
 });
 
 afterAll(() => {
   llama.dispose();
   qwen.dispose();
+  small.dispose();
 });
 
 function ids(seed: number, n: number): number[] {
@@ -102,6 +106,21 @@ describe('AgentCacheStore on WebGPU with a folder as cold storage', () => {
     }
     // Returning agents came back from every tier below hot.
     expect([...tiers].sort()).toEqual(expect.arrayContaining(['cold', 'hot', 'warm']));
+  });
+
+  it('an idle agent pushed off the GPU by pool pressure is snapshotted before its blocks are reused', async () => {
+    const { engine, store } = runtime(small, null);
+    const ref = runtime(llama, null);
+    const prompts = [ids(31, 40), ids(32, 40), ids(33, 40)];
+    const firsts: number[][] = [];
+    for (const [i, p] of prompts.entries()) firsts.push([...(await turn(engine, `s${i}`, p, 4)).tokenIds]);
+    // Three 44-token contexts need 9 blocks; the pool has 8, so agent s0 went to the warm tier.
+    expect(store.tierOf('s0')).toBe('warm');
+    const next = [...prompts[0], ...firsts[0], 1, 2, 3];
+    const back = await turn(engine, 's0', next, 6);
+    expect(store.reports.at(-1)).toMatchObject({ agentId: 's0', tier: 'warm' });
+    expect(back.reused).toBe(prompts[0].length + firsts[0].length - 1);
+    expect(back.tokenIds).toEqual((await turn(ref.engine, 'fresh', next, 6)).tokenIds);
   });
 
   it('refuses blobs of another model with ModelMismatchError and leaves them in place', async () => {
