@@ -1,15 +1,8 @@
 import { defineConfig } from '@playwright/test';
+import { CHROMIUM_ARGS } from './scripts/chromium.mjs';
 
 // Browser tests run in Debian's Chromium (found or installed by scripts/chromium.mjs, which sets
 // CHROMIUM_PATH), never in a Playwright-downloaded browser: this machine cannot download one.
-const ARGS = [
-  '--enable-unsafe-webgpu',
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 const PORT = Number(process.env.E2E_PORT ?? 5199);
 
 export default defineConfig({
@@ -21,7 +14,7 @@ export default defineConfig({
   use: {
     baseURL: `http://127.0.0.1:${PORT}`,
     browserName: 'chromium',
-    launchOptions: { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ARGS },
+    launchOptions: { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: [...CHROMIUM_ARGS] },
   },
   webServer: {
     command: `node_modules/.bin/vite --host 127.0.0.1 --port ${PORT} --strictPort`,
