@@ -2,7 +2,7 @@ import { bytesForTokens, bytesPerBlock, type KvQuantization, type ModelCacheSpec
 import { CacheCorruptError, errorToPlain, ModelMismatchError, type PlainError } from '../domain/errors.ts';
 import { Lru } from '../domain/lru.ts';
 import { commonPrefixLength, validateAgentId, type AgentBlocks, type CacheKey } from '../domain/values.ts';
-import type { CacheHit, CachePersistencePort, CacheStorePort, CacheStoreStats, CacheTier, KvBlobCodecPort, ModelBackendPort } from '../ports/outbound.ts';
+import type { CacheHit, CachePersistencePort, CacheStorePort, CacheStoreStats, CacheTier, KvBlobCodecPort, KvSnapshot, ModelBackendPort } from '../ports/outbound.ts';
 import type { BlockPoolBatchEngine } from './block-pool-batch-engine.ts';
 import { RestoreCostModel, type CostEstimate } from './cache/cost-model.ts';
 import { WriteBehind, type PendingWrite } from './cache/write-behind.ts';
@@ -53,6 +53,8 @@ export class AgentCacheStore implements CacheStorePort {
   readonly reports: RestoreReport[] = [];
   private readonly quantization: KvQuantization;
   private readonly persistOnFinish: boolean;
+  /** KV of preempted requests, by request uid, kept in host memory until they run again. */
+  private readonly preempted = new Map<string, Promise<{ snapshot: KvSnapshot; bytes: number }>>();
   /** Agents whose stored blob was refused: it is kept as it is until the caller deletes it. */
   private readonly refused = new Set<string>();
 
@@ -75,6 +77,9 @@ export class AgentCacheStore implements CacheStorePort {
       prepareAgent: (agentId, tokens) => this.prepare(agentId, tokens),
       afterFinish: (agentId) => this.finished(agentId),
       onPrefill: (tokens, ms) => this.cost.observePrefill(tokens, ms),
+      onPreempt: (uid, blocks) => this.snapshotPreempted(uid, blocks),
+      resumePreempted: (uid) => this.resumePreempted(uid),
+      forget: (uid) => this.preempted.delete(uid),
     });
   }
 
@@ -216,6 +221,30 @@ export class AgentCacheStore implements CacheStorePort {
       if (this.writes) this.spill(id, pushed);
       // Without persistent storage an evicted warm cache is dropped: it can be recomputed.
     }
+  }
+
+  /** The GPU read starts now, before the engine releases the blocks. */
+  private snapshotPreempted(uid: string, blocks: AgentBlocks): void {
+    const read = this.backend.readBlocks(blocks.blockTable, blocks.tokenIds.length);
+    this.preempted.set(uid, this.track(read.then((snapshot) => ({ snapshot, bytes: bytesForTokens(this.spec, snapshot.tokens) }))));
+  }
+
+  /** Upload a preempted request's KV into fresh blocks, when that beats recomputing it. */
+  private async resumePreempted(uid: string): Promise<{ table: number[]; tokens: number } | 'wait' | null> {
+    const pending = this.preempted.get(uid);
+    if (!pending) return null;
+    const started = performance.now();
+    const { snapshot, bytes } = await pending;
+    if (!this.cost.estimate(snapshot.tokens, bytes).restore) {
+      this.preempted.delete(uid);
+      return null;
+    }
+    const table = this.engine.kv.allocateFor(snapshot.tokens);
+    if (!table) return 'wait';
+    this.preempted.delete(uid);
+    await this.backend.writeBlocks(table, snapshot);
+    this.cost.observeRestore(bytes, performance.now() - started);
+    return { table, tokens: snapshot.tokens };
   }
 
   /** A turn finished: keep the hot tier in budget, and checkpoint the agent if asked to. */

@@ -1,8 +1,8 @@
-import { BlockPool, type BlockCopy, type PoolStats } from '../domain/block-pool.ts';
+import { BlockPool, type BlockCopy, type BlockId, type PoolStats } from '../domain/block-pool.ts';
 import { errorToPlain, InvalidRequestError, PoolExhaustedError, type PlainError } from '../domain/errors.ts';
 import { PrefixIndex } from '../domain/prefix-index.ts';
 import { scheduleStep, validatePolicy, type SchedulePolicy, type ScheduledWork } from '../domain/scheduler.ts';
-import type { CompletedGeneration, FinishReason } from '../domain/values.ts';
+import type { AgentBlocks, CompletedGeneration, FinishReason } from '../domain/values.ts';
 import type { GenerationEnginePort, SubmitRequest, TokenDelta } from '../ports/inbound.ts';
 import type { ModelBackendPort, SequenceStep, TokenizerPort } from '../ports/outbound.ts';
 import { KvManager, type AgentEvictHook } from './engine/kv-manager.ts';
@@ -26,6 +26,15 @@ export interface EngineCacheHooks {
   readonly afterFinish?: (agentId: string) => void;
   /** A step computed `tokens` prefill tokens in `ms` (for the restore-or-recompute model). */
   readonly onPrefill?: (tokens: number, ms: number) => void;
+  /** A running sequence is preempted: snapshot its computed KV (the read must start now). */
+  readonly onPreempt?: (uid: string, blocks: AgentBlocks) => void;
+  /**
+   * Before a preempted sequence runs again: its restored blocks and how many tokens they hold;
+   * 'wait' when the pool has no room yet (the snapshot is kept); null to recompute instead.
+   */
+  readonly resumePreempted?: (uid: string) => Promise<{ readonly table: BlockId[]; readonly tokens: number } | 'wait' | null>;
+  /** A request ended; drop anything kept for it. */
+  readonly forget?: (uid: string) => void;
 }
 
 export interface EngineStats {
@@ -35,6 +44,8 @@ export interface EngineStats {
   readonly cachedAgents: number;
   readonly indexedBlocks: number;
   readonly preemptions: number;
+  /** Preempted sequences that came back from a snapshot instead of recomputing. */
+  readonly resumedFromSnapshot: number;
   readonly steps: number;
 }
 
@@ -61,6 +72,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
   private readonly waiters = new Map<string, Array<(g: CompletedGeneration) => void>>();
   private nextUid = 0;
   private preemptions = 0;
+  private resumed = 0;
   private steps = 0;
   private admissions = 0;
   private loop: Promise<void> | null = null;
@@ -155,6 +167,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
   }
 
   async step(): Promise<CompletedGeneration[]> {
+    await this.resumePreempted();
     this.admit();
     const work = scheduleStep(this.running.map((s) => ({ id: s.uid, pendingPrefill: s.pending > 1 ? s.pending : 0 })), this.policy);
     const planned = this.reserve(work);
@@ -183,6 +196,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
       cachedAgents: this.kv.agentIds().length,
       indexedBlocks: this.kv.index.size,
       preemptions: this.preemptions,
+      resumedFromSnapshot: this.resumed,
       steps: this.steps,
     };
   }
@@ -213,15 +227,48 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     this.prefillTiming.since = 0;
   }
 
+  /**
+   * Preempted sequences about to be admitted get their snapshot back when the store has one.
+   * One that must wait for room holds the queue (first come, first served) while others run.
+   */
+  private async resumePreempted(): Promise<void> {
+    this.admissionHeld = false;
+    const resume = this.hooks.resumePreempted;
+    if (!resume) return;
+    const slots = this.maxRunning - this.running.length;
+    for (const seq of this.waiting.slice(0, slots)) {
+      if (!seq.preempted || seq.table.length > 0) continue;
+      const restored = await resume(seq.uid);
+      if (restored === 'wait' && this.running.length > 0) {
+        this.admissionHeld = true;
+        return;
+      }
+      if (!restored || restored === 'wait' || seq.state !== 'waiting') {
+        if (restored && restored !== 'wait') this.kv.pool.releaseAll(restored.table);
+        if (restored === 'wait') this.hooks.forget?.(seq.uid);
+        continue;
+      }
+      seq.table = restored.table;
+      seq.computed = restored.tokens;
+      this.resumed++;
+    }
+  }
+
+  private admissionHeld = false;
+
   private admit(): void {
-    while (this.waiting.length > 0 && this.running.length < this.maxRunning) {
+    while (!this.admissionHeld && this.waiting.length > 0 && this.running.length < this.maxRunning) {
       const seq = this.waiting.shift() as Sequence;
-      const reuse = this.kv.acquirePrefix(seq.agentId, seq.tokens);
-      seq.table = reuse.table;
-      seq.computed = reuse.reused;
-      if (seq.generated.length === 0) seq.prefillReused = reuse.reused;
+      if (seq.table.length === 0) {
+        const reuse = this.kv.acquirePrefix(seq.agentId, seq.tokens);
+        seq.table = reuse.table;
+        seq.computed = reuse.reused;
+        if (seq.generated.length === 0) seq.prefillReused = reuse.reused;
+      }
       seq.state = 'running';
-      seq.admittedAt = this.admissions++;
+      // First admission fixes the priority: a resumed sequence is not the youngest again, so the
+      // same one is not pushed out step after step.
+      if (seq.admittedAt < 0) seq.admittedAt = this.admissions++;
       this.running.push(seq);
     }
   }
@@ -277,6 +324,8 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
   }
 
   private preempt(seq: Sequence): void {
+    if (seq.computed > 0) this.hooks.onPreempt?.(seq.uid, { agentId: seq.agentId, blockTable: [...seq.table], tokenIds: seq.tokens.slice(0, seq.computed) });
+    seq.preempted = true;
     this.kv.pool.releaseAll(seq.table);
     seq.table = [];
     seq.computed = 0;
@@ -319,6 +368,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     else this.kv.pool.releaseAll(seq.table);
     if (keep) this.hooks.afterFinish?.(seq.agentId);
     seq.table = [];
+    this.hooks.forget?.(seq.uid);
     if (seq.finalText === null) {
       const tail = seq.stream.flush(seq.generated);
       if (tail && reason !== 'cancelled') seq.emit({ uid: seq.uid, tokenId: seq.generated[seq.generated.length - 1] ?? -1, text: tail });

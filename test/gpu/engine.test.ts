@@ -97,6 +97,19 @@ describe('BlockPoolBatchEngine on WebGPU', () => {
     }
   });
 
+  it('with a cache store, preempted requests resume from a KV snapshot instead of recomputing', async () => {
+    const { AgentCacheStore } = await import('../../src/application/agent-cache-store.ts');
+    const { RestoreCostModel } = await import('../../src/application/cache/cost-model.ts');
+    const { safetensorsBlobCodec } = await import('../../src/adapters/safetensors/blob-codec.ts');
+    const reqs = [0, 1, 2, 3].map((i) => ({ joinAt: 0, req: { agentId: `q${i}`, promptIds: ids(7 + i, 30), maxTokens: 30 } }));
+    const e = engine({}, tokenizer, small);
+    new AgentCacheStore(e, small, safetensorsBlobCodec, null, { costModel: new RestoreCostModel({ prefillTokensPerSecond: 1, restoreMegabytesPerSecond: 1e6 }) });
+    const pressured = await runStaggered(e, reqs);
+    expect(e.stats().preemptions).toBeGreaterThan(0);
+    expect(e.stats().resumedFromSnapshot).toBeGreaterThan(0);
+    for (const [i, r] of reqs.entries()) expect(pressured[i].tokenIds).toEqual((await alone(r.req)).tokenIds);
+  });
+
   it('refuses a request that cannot fit even alone with PoolExhaustedError', async () => {
     await expect(engine({}, tokenizer, small).submit({ agentId: 'big', promptIds: ids(1, 150), maxTokens: 100 })).rejects.toMatchObject({ name: 'PoolExhaustedError' });
   });

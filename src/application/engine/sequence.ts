@@ -21,6 +21,8 @@ export class Sequence {
   prefillComputed = 0;
   prefillReused = 0;
   admittedAt = -1;
+  /** Was pushed out of the pool at least once (it may come back from a snapshot). */
+  preempted = false;
   readonly listeners = new Set<(d: TokenDelta) => void>();
 
   constructor(
