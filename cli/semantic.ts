@@ -96,6 +96,7 @@ async function generate(args: GenerateArgs): Promise<void> {
   const tokenizer = await HfTokenizer.load({ modelId: basename(dir), localModelPath: dirname(dir), files });
   const gpu = await createGpuContext({ gpu: nodeGpu() });
   const backend = await WebGpuBackend.load(gpu, files, { modelId: basename(dir), blockTokens: args.blockTokens });
+  await backend.warmup();
   if (args.batch !== undefined || args.cacheDir !== undefined) {
     await (args.batch !== undefined ? batch(args, backend, tokenizer) : generateWithCache(args, backend, tokenizer));
     backend.dispose();

@@ -8,6 +8,8 @@ import { join } from 'node:path';
  */
 type Win = { semantic: any; semanticReady?: boolean };
 const PROMPT = Array.from({ length: 48 }, (_, i) => (i * 37 + 5) % 500);
+/** A longer context for the reload test, so TTFT compares a real prefill with a restore. */
+const LONG_PROMPT = Array.from({ length: 400 }, (_, i) => (i * 37 + 5) % 500);
 const MORE = [11, 12, 13, 14, 15, 16, 17];
 
 async function open(page: Page): Promise<void> {
@@ -38,7 +40,7 @@ test('an agent evicted to IndexedDB resumes after a page reload with the reply i
       await c.persistAll();
       return { first, refFirst, next, expected, tiers };
     },
-    { prompt: PROMPT, more: MORE },
+    { prompt: LONG_PROMPT, more: MORE },
   );
   expect(before.refFirst.tokenIds).toEqual(before.first.tokenIds);
   expect(before.tiers).toEqual(['warm', 'cold']);
@@ -62,7 +64,7 @@ test('an agent evicted to IndexedDB resumes after a page reload with the reply i
   expect(after.tier).toBe('cold');
   expect(after.restored.tokenIds).toEqual(before.expected.tokenIds);
   expect(after.restored.restoredFrom).toBe('cold');
-  const skipped = PROMPT.length + before.first.tokenIds.length - 1;
+  const skipped = LONG_PROMPT.length + before.first.tokenIds.length - 1;
   expect(after.restored.cachedPromptTokens).toBe(skipped);
   expect(after.cold.cachedPromptTokens).toBe(0);
   expect(after.cold.tokenIds).toEqual(after.restored.tokenIds);
@@ -71,6 +73,7 @@ test('an agent evicted to IndexedDB resumes after a page reload with the reply i
     prefillTokensSkipped: skipped,
     ttftRestoredMs: after.restored.ttftMs,
     ttftRecomputedMs: after.cold.ttftMs,
+    recomputedOverRestored: after.cold.ttftMs / after.restored.ttftMs,
     adapter: 'SwiftShader (headless Chromium)',
   };
   console.log(`[agent-memory] ${JSON.stringify(report)}`);

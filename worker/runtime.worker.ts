@@ -68,6 +68,7 @@ const api: Omit<RuntimeApi, keyof typeof agentApiKeys> = {
     const context = await gpu();
     // The backend reads config.json first, so a missing model is a ModelNotFoundError.
     const backend = await WebGpuBackend.load(context, files, { modelId: descriptor.id });
+    await backend.warmup();
     const tokenizer = await HfTokenizer.fromFiles(files).catch((e: unknown) => {
       backend.dispose();
       throw e;

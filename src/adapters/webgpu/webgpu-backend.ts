@@ -71,6 +71,19 @@ export class WebGpuBackend implements ModelBackendPort {
     return new WebGpuBackend(gpu, config, spec, { ctx, config, weights, kv, invFreq });
   }
 
+  /**
+   * Compile every pipeline a step can use (matmul variants for 1, 4, 8 and more rows, sampling,
+   * attention) with throwaway steps on block 0, so the first real request does not pay for shader
+   * compilation in its time to first token. Block 0's content is garbage afterwards, which is
+   * harmless: KV is always written before it is read.
+   */
+  async warmup(): Promise<void> {
+    const sampling = { temperature: 0, topK: 0, topP: 1, seed: 0 };
+    for (const n of [1, 4, 8, Math.min(9, this.spec.blockTokens)]) {
+      await this.forward([{ tokenIds: new Array<number>(n).fill(0), startPosition: 0, blockTable: [0], sample: true, sampling, sampleStep: 0 }]);
+    }
+  }
+
   extractModelSpec(): ModelCacheSpec {
     return this.spec;
   }
