@@ -9,6 +9,7 @@ import { parseModelConfig } from '../../domain/model-config.ts';
 import { guardDeviceLoss, type GpuContext } from './device.ts';
 import type { KernelContext } from './dispatch.ts';
 import { encodeForward, type ForwardResources } from './forward.ts';
+import { MATMUL_VEC_MAX_ROWS } from './ops/matmul.ts';
 import { GpuBuffers } from './gpu-buffers.ts';
 import { GpuKvPool } from './kv-pool.ts';
 import { PipelineCache } from './pipelines.ts';
@@ -73,14 +74,17 @@ export class WebGpuBackend implements ModelBackendPort {
 
   /**
    * Compile every pipeline a step can use (matmul variants for 1, 4, 8 and more rows, sampling,
-   * attention) with throwaway steps on block 0, so the first real request does not pay for shader
-   * compilation in its time to first token. Block 0's content is garbage afterwards, which is
+   * attention) with throwaway steps on the first blocks, so the first real request does not pay for shader
+   * compilation in its time to first token. Those blocks hold garbage afterwards, which is
    * harmless: KV is always written before it is read.
    */
   async warmup(): Promise<void> {
     const sampling = { temperature: 0, topK: 0, topP: 1, seed: 0 };
-    for (const n of [1, 4, 8, Math.min(9, this.spec.blockTokens)]) {
-      await this.forward([{ tokenIds: new Array<number>(n).fill(0), startPosition: 0, blockTable: [0], sample: true, sampling, sampleStep: 0 }]);
+    for (const n of [1, 4, 8, MATMUL_VEC_MAX_ROWS + 1]) {
+      const blocks = Math.ceil(n / this.spec.blockTokens);
+      if (blocks > this.totalBlocks) continue;
+      const blockTable = Array.from({ length: blocks }, (_, i) => i);
+      await this.forward([{ tokenIds: new Array<number>(n).fill(0), startPosition: 0, blockTable, sample: true, sampling, sampleStep: 0 }]);
     }
   }
 

@@ -25,7 +25,7 @@ export const MATMUL_VEC: KernelSource = { name: 'matmul_vec', code: vecWgsl };
 export type MatmulKernel = 'tiled' | 'vec';
 
 /** Largest M the decode (vec) kernel is chosen for; above it the tiled kernel runs. */
-export const MATMUL_VEC_MAX_ROWS = 8;
+export const MATMUL_VEC_MAX_ROWS = 16;
 
 // Output tile of one workgroup; must match the constants in the .wgsl files.
 const TILED_TILE_M = 64;
