@@ -9,6 +9,7 @@ import { validateSampling } from '../src/domain/sampling.ts';
 import { validateTokenIds } from '../src/domain/values.ts';
 import { generateBatch } from '../src/application/batch-generate.ts';
 import { BlockPoolBatchEngine } from '../src/application/block-pool-batch-engine.ts';
+import { generateTimed } from '../src/application/engine/timed-generation.ts';
 import { AgentCacheStore } from '../src/application/agent-cache-store.ts';
 import { FsCachePersistence } from '../src/adapters/node/fs-cache-persistence.ts';
 import { safetensorsBlobCodec } from '../src/adapters/safetensors/blob-codec.ts';
@@ -58,33 +59,23 @@ async function generateWithCache(args: GenerateArgs, backend: WebGpuBackend, tok
   const store = new AgentCacheStore(engine, backend, safetensorsBlobCodec, persistence, { quantization: quantizationArg(args.quantization) });
   await store.refreshCold();
   const ids = promptIds(args, tokenizer, backend.vocabSize);
-  const started = performance.now();
-  let firstToken = 0;
-  const uid = await engine.submit({
+  const run = await generateTimed(engine, {
     agentId: args.agent,
     promptIds: ids,
     maxTokens: args.maxTokens,
     sampling: { temperature: args.temperature, topK: args.topK, topP: args.topP, seed: args.seed },
   });
-  engine.onToken(uid, () => {
-    firstToken ||= performance.now();
-  });
-  const pending = engine.result(uid);
-  void engine.run();
-  const result = await pending;
-  const ended = performance.now();
-  const report = store.reports.filter((r) => r.agentId === args.agent).at(-1);
-  const accounting = engine.accounting(uid) ?? { prefillComputed: 0, prefillReused: 0 };
+  const report = store.lastReport(args.agent);
   await store.persistAll();
   const out = {
-    tokens: result.tokenIds,
-    text: result.text,
-    finish_reason: result.finishReason,
-    restored: report && report.tier !== 'none' ? report.tier : 'none',
-    prefill_tokens_computed: accounting.prefillComputed,
-    prefill_tokens_reused: accounting.prefillReused,
+    tokens: run.result.tokenIds,
+    text: run.result.text,
+    finish_reason: run.result.finishReason,
+    restored: report?.tier ?? 'none',
+    prefill_tokens_computed: run.prefillComputed,
+    prefill_tokens_reused: run.prefillReused,
     ...(report?.refused ? { refused: report.refused.name } : {}),
-    timings: { ttft_ms: round((firstToken || ended) - started), total_ms: round(ended - started) },
+    timings: { ttft_ms: round(run.ttftMs), total_ms: round(run.totalMs) },
   };
   process.stdout.write(args.json ? `${JSON.stringify(out)}\n` : `${out.text}\n`);
 }

@@ -2,6 +2,7 @@ import { errorToPlain } from '../src/domain/errors.ts';
 import { validateAgentId } from '../src/domain/values.ts';
 import { AgentCacheStore } from '../src/application/agent-cache-store.ts';
 import { BlockPoolBatchEngine } from '../src/application/block-pool-batch-engine.ts';
+import { generateTimed } from '../src/application/engine/timed-generation.ts';
 import type { CachePersistencePort, TokenizerPort } from '../src/ports/outbound.ts';
 import type { AgentReply, CacheOptions, StoredAgent } from '../src/client/runtime-api.ts';
 import { IdbCachePersistence } from '../src/adapters/indexeddb/idb-cache-persistence.ts';
@@ -35,30 +36,21 @@ export class AgentRuntime {
   }
 
   async generate(agentId: string, promptIds: readonly number[], maxTokens: number, onToken?: (id: number, text: string) => Promise<void> | void): Promise<AgentReply> {
-    const started = performance.now();
-    let firstToken = 0;
-    const uid = await this.engine.submit({ agentId, promptIds, maxTokens });
-    this.engine.onToken(uid, (d) => {
-      firstToken ||= performance.now();
-      void onToken?.(d.tokenId, d.text);
+    const run = await generateTimed(this.engine, { agentId, promptIds, maxTokens }, {
+      onToken: (d) => void onToken?.(d.tokenId, d.text),
     });
-    const pending = this.engine.result(uid);
-    void this.engine.run();
-    const result = await pending;
-    const ended = performance.now();
-    const report = this.store.reports.filter((r) => r.agentId === agentId).at(-1);
-    const acc = this.engine.accounting(uid) ?? { prefillComputed: 0, prefillReused: 0 };
+    const report = this.store.lastReport(agentId);
     return {
       agentId,
-      tokenIds: result.tokenIds,
-      text: result.text,
-      finishReason: result.finishReason,
-      promptTokens: acc.prefillComputed + acc.prefillReused,
-      cachedPromptTokens: acc.prefillReused,
+      tokenIds: run.result.tokenIds,
+      text: run.result.text,
+      finishReason: run.result.finishReason,
+      promptTokens: run.prefillComputed + run.prefillReused,
+      cachedPromptTokens: run.prefillReused,
       restoredFrom: report?.tier ?? 'none',
       ...(report?.refused ? { refused: { name: report.refused.name, code: report.refused.code, message: report.refused.message } } : {}),
-      ttftMs: (firstToken || ended) - started,
-      totalMs: ended - started,
+      ttftMs: run.ttftMs,
+      totalMs: run.totalMs,
     };
   }
 

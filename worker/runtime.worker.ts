@@ -6,10 +6,6 @@ import { expose, transfer } from 'comlink';
 import { installErrorTransfer } from '../src/client/comlink-errors.ts';
 import type { CacheOptions, GenerateOptions, GenerateReply, GpuInfo, LoadedModelInfo, PromptInput, RuntimeApi } from '../src/client/runtime-api.ts';
 import { AgentRuntime } from './agent-runtime.ts';
-
-const agentApiKeys = {
-  agentGenerate: 1, evictAgent: 1, agentTier: 1, deleteAgent: 1, persistAll: 1, listStoredAgents: 1, exportAgent: 1, importAgent: 1, debugStartLargeSave: 1,
-} as const;
 import { InvalidRequestError, ModelNotFoundError } from '../src/domain/errors.ts';
 import { validateTokenIds } from '../src/domain/values.ts';
 import type { LoadProgress, ModelDescriptor } from '../src/ports/inbound.ts';
@@ -56,7 +52,19 @@ function promptIds(loaded: Loaded, prompt: PromptInput): number[] {
   return loaded.tokenizer.encode(prompt.text ?? '');
 }
 
-const api: Omit<RuntimeApi, keyof typeof agentApiKeys> = {
+/** The RuntimeApi methods backed by the agent runtime (engine + cache store). */
+type AgentMethods =
+  | 'agentGenerate'
+  | 'evictAgent'
+  | 'agentTier'
+  | 'deleteAgent'
+  | 'persistAll'
+  | 'listStoredAgents'
+  | 'exportAgent'
+  | 'importAgent'
+  | 'debugStartLargeSave';
+
+const api: Omit<RuntimeApi, AgentMethods> = {
   async gpuInfo(): Promise<GpuInfo> {
     const adapter = await navigator.gpu?.requestAdapter();
     if (!adapter) return { available: false, features: [] };
@@ -129,10 +137,7 @@ const api: Omit<RuntimeApi, keyof typeof agentApiKeys> = {
   },
 };
 
-const agentApi: Pick<
-  RuntimeApi,
-  'agentGenerate' | 'evictAgent' | 'agentTier' | 'deleteAgent' | 'persistAll' | 'listStoredAgents' | 'exportAgent' | 'importAgent' | 'debugStartLargeSave'
-> = {
+const agentApi: Pick<RuntimeApi, AgentMethods> = {
   async agentGenerate(agentId, prompt, maxTokens, onToken) {
     const loaded = requireModel();
     return loaded.agents.generate(agentId, promptIds(loaded, prompt), maxTokens, onToken);
@@ -164,4 +169,5 @@ const agentApi: Pick<
   },
 };
 
-expose({ ...api, ...agentApi });
+const runtime: RuntimeApi = { ...api, ...agentApi };
+expose(runtime);

@@ -53,6 +53,10 @@ export class AgentCacheStore implements CacheStorePort {
   readonly reports: RestoreReport[] = [];
   private readonly quantization: KvQuantization;
   private readonly persistOnFinish: boolean;
+  /** Agents persistent storage holds for this model (refreshed after a reload). */
+  private readonly coldIds = new Set<string>();
+  /** GPU reads and encodes still running; restores wait for them. */
+  private readonly inflight = new Set<Promise<unknown>>();
   /** KV of preempted requests, by request uid, kept in host memory until they run again. */
   private readonly preempted = new Map<string, Promise<{ snapshot: KvSnapshot; bytes: number }>>();
   /** Agents whose stored blob was refused: it is kept as it is until the caller deletes it. */
@@ -83,14 +87,17 @@ export class AgentCacheStore implements CacheStorePort {
     });
   }
 
+  /** What the latest restore decided for this agent (its tier, or why a blob was refused). */
+  lastReport(agentId: string): RestoreReport | undefined {
+    return this.reports.filter((r) => r.agentId === agentId).at(-1);
+  }
+
   /** Where an agent's cache is now. */
   tierOf(agentId: string): CacheTier | 'none' {
     if (this.engine.kv.agentBlocks(agentId)) return 'hot';
     if (this.warm.has(agentId) || this.writes?.pending(agentId)) return 'warm';
     return this.coldIds.has(agentId) ? 'cold' : 'none';
   }
-
-  private readonly coldIds = new Set<string>();
 
   /** Learn which agents persistent storage holds (after a reload). */
   async refreshCold(): Promise<void> {
@@ -190,8 +197,6 @@ export class AgentCacheStore implements CacheStorePort {
 
   // -------------------------------------------------------------------------------------------
 
-  private inflight = new Set<Promise<unknown>>();
-
   private async idle(): Promise<void> {
     while (this.inflight.size > 0) await Promise.all([...this.inflight]);
   }
@@ -285,7 +290,8 @@ export class AgentCacheStore implements CacheStorePort {
       this.reports.push(r);
       return r;
     };
-    if (this.engine.kv.agentBlocks(agentId)) return done({ agentId, tier: 'hot', matchedTokens: commonPrefixLength(this.engine.kv.agentBlocks(agentId)?.tokenIds ?? [], tokens) });
+    const hot = this.engine.kv.agentBlocks(agentId);
+    if (hot) return done({ agentId, tier: 'hot', matchedTokens: commonPrefixLength(hot.tokenIds, tokens) });
     await this.idle();
     const source = await this.findBlob(agentId);
     if (!source) return done({ agentId, tier: 'none', matchedTokens: 0 });
