@@ -140,4 +140,28 @@ describe('BlockPool cached free blocks', () => {
     expect(pool.freeCount).toBe(0);
     expect(() => pool.revive(b)).toThrow(/not a cached free block/);
   });
+
+  it('a fence holds freed blocks until the planned step is submitted', () => {
+    const pool = new BlockPool(4);
+    const indexed = new Set<number>();
+    pool.setCacheHooks({ isIndexed: (id) => indexed.has(id), evict: () => [] });
+    const [a, b] = pool.allocate(2);
+    indexed.add(a);
+    pool.fence();
+    pool.releaseAll([a, b]);
+    // Neither a nor b can be handed out while the fence stands: only the two untouched blocks.
+    expect(pool.freeCount).toBe(2);
+    expect(pool.heldCount).toBe(2);
+    const others = pool.allocate(2);
+    expect(others).not.toContain(a);
+    expect(others).not.toContain(b);
+    expect(() => pool.allocate(1)).toThrow(/Need 1 blocks/);
+    // An indexed held block may be revived (its content is never written); an unindexed one not.
+    expect(pool.isRevivable(a)).toBe(true);
+    expect(pool.isRevivable(b)).toBe(false);
+    pool.unfence();
+    expect(pool.heldCount).toBe(0);
+    expect(pool.stats()).toMatchObject({ freeBlocks: 2, cachedBlocks: 1 });
+    expect(() => pool.unfence()).toThrow(/unfence without a fence/);
+  });
 });

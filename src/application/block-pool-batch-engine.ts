@@ -172,6 +172,9 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     const work = scheduleStep(this.running.map((s) => ({ id: s.uid, pendingPrefill: s.pending > 1 ? s.pending : 0 })), this.policy);
     const planned = this.reserve(work);
     if (planned.steps.length > 0) {
+      // From here until the forward is submitted, a cancel or delete must not hand the planned
+      // blocks to anyone else: blocks freed meanwhile wait behind the fence.
+      this.kv.pool.fence();
       try {
         if (planned.copies.length > 0) await this.backend.copyBlocks(planned.copies);
         const prefill = planned.steps.reduce((n, p) => n + (p.step.tokenIds.length > 1 ? p.step.tokenIds.length : 0), 0);
@@ -182,6 +185,8 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
         planned.steps.forEach((p, i) => this.advance(p.seq, p.step, out.nextTokens[i]));
       } catch (error) {
         for (const p of planned.steps) this.finish(p.seq, 'error', errorToPlain(error));
+      } finally {
+        this.kv.pool.unfence();
       }
       this.steps++;
     }

@@ -91,6 +91,13 @@ export class BlockPool {
   /** Freed but still indexed, in LRU order (Map insertion order: oldest first). */
   private readonly cached = new Map<BlockId, true>();
   private hooks: BlockCacheHooks | null = null;
+  /**
+   * While a step is planned but its writes are not yet submitted, blocks whose last reference
+   * goes are held here instead of becoming free: nobody may be handed a block that a planned
+   * step is about to write (use after free). `unfence` frees them.
+   */
+  private fences = 0;
+  private readonly quarantine = new Set<BlockId>();
 
   constructor(totalBlocks: number) {
     if (!Number.isInteger(totalBlocks) || totalBlocks < 1) {
@@ -117,11 +124,41 @@ export class BlockPool {
     return this.cached.has(id);
   }
 
-  /** Take a reference on a cached free block (a prefix hit): it leaves the free set. */
+  /**
+   * Take a reference on a cached free block (a prefix hit): it leaves the free set. A block held
+   * by a fence may be revived too when it is indexed: indexed content is never written.
+   */
   revive(id: BlockId): void {
     this.check(id);
-    if (!this.cached.delete(id)) throw new InternalError(`block ${id} is not a cached free block`, { id });
+    const held = this.quarantine.has(id) && this.hooks?.isIndexed(id) === true;
+    if (held) this.quarantine.delete(id);
+    else if (!this.cached.delete(id)) throw new InternalError(`block ${id} is not a cached free block`, { id });
     this.refs[id] = 1;
+  }
+
+  /** True when the block has no reference but may be revived (cached, or indexed and held by a fence). */
+  isRevivable(id: BlockId): boolean {
+    this.check(id);
+    return this.cached.has(id) || (this.quarantine.has(id) && this.hooks?.isIndexed(id) === true);
+  }
+
+  /** Start holding freed blocks (a step's writes are planned); fences nest. */
+  fence(): void {
+    this.fences++;
+  }
+
+  /** The planned writes are submitted: blocks freed meanwhile become free (or cached). */
+  unfence(): void {
+    if (this.fences === 0) throw new InternalError('unfence without a fence');
+    if (--this.fences > 0) return;
+    const held = [...this.quarantine];
+    this.quarantine.clear();
+    for (const id of held) this.toFreeSet(id);
+  }
+
+  /** Blocks freed during a fence and not yet free. */
+  get heldCount(): number {
+    return this.quarantine.size;
   }
 
   /** Take `n` fresh blocks with refcount 1, or throw and take none. */
@@ -156,9 +193,14 @@ export class BlockPool {
     this.checkLive(id);
     this.refs[id] -= 1;
     if (this.refs[id] > 0) return false;
+    if (this.fences > 0) this.quarantine.add(id);
+    else this.toFreeSet(id);
+    return true;
+  }
+
+  private toFreeSet(id: BlockId): void {
     if (this.hooks?.isIndexed(id)) this.cached.set(id, true);
     else this.free.push(id);
-    return true;
   }
 
   /** Forget every cached block's content: they become plain empty blocks. */

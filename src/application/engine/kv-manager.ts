@@ -70,7 +70,7 @@ export class KvManager {
     const reused = useAgent ? agentMatch : indexMatch;
     const blocks = (useAgent ? agent.blockTable : indexed.blockIds).slice(0, Math.ceil(reused / this.blockTokens));
     for (const b of blocks) {
-      if (this.pool.isCached(b)) this.pool.revive(b);
+      if (this.pool.isRevivable(b)) this.pool.revive(b);
       else this.pool.retain(b);
     }
     if (agent) this.touchAgent(agentId, agent);
