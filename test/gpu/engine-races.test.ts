@@ -125,7 +125,7 @@ async function raceOnce(interrupt: Interrupt): Promise<{ got: readonly number[];
   else if (interrupt === 'delete-agent') engine.dropAgent('A');
   else await store.delete('A');
   const bNext = [...bContext, ...ids(3, 5)];
-  await store.get({ agentId: 'B', tokenIds: bNext });
+  await store.get({ agentId: 'B', modelFingerprint: small.extractModelSpec().fingerprint, tokenIds: bNext });
   held.release();
   await stepping;
   const aFinal = await aResult;
