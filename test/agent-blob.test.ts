@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
   AGENT_BLOB_FORMAT,
+  AGENT_BLOB_FORMAT_VERSION,
+  verifyAgentBlob,
   decodeAgentBlob,
   encodeAgentBlob,
   readAgentBlobMeta,
   type EncodeAgentBlobInput,
 } from '../src/adapters/safetensors/agent-blob.ts';
 import { parseSafetensors, serializeSafetensors, type TensorInput } from '../src/adapters/safetensors/index.ts';
+import { crc32cHex } from '../src/domain/crc32c.ts';
 import { CacheCorruptError, InvalidRequestError, ModelMismatchError } from '../src/domain/errors.ts';
 import { f16ArrayToF32, f32ArrayToF16 } from '../src/domain/half.ts';
 import type { KvQuantization, ModelCacheSpec } from '../src/domain/model-cache-spec.ts';
@@ -60,12 +63,17 @@ function input(overrides: Partial<EncodeAgentBlobInput> = {}): EncodeAgentBlobIn
 function rewrite(
   blob: Uint8Array,
   mutate: (meta: Record<string, string>, tensors: Map<string, TensorInput>) => void,
+  resign = true,
 ): Uint8Array {
   const file = parseSafetensors(blob);
   const meta: Record<string, string> = { ...file.metadata };
   const tensors = new Map<string, TensorInput>();
   for (const [name, t] of file.tensors) tensors.set(name, { dtype: t.dtype, shape: t.shape, data: t.data.slice() });
   mutate(meta, tensors);
+  // Re-sign: a forged blob with valid checksums must still be refused by the value checks.
+  for (const [name, t] of resign ? tensors : []) {
+    if (meta[`crc32c.${name}`] !== undefined) meta[`crc32c.${name}`] = crc32cHex(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  }
   return serializeSafetensors(tensors, meta);
 }
 
@@ -116,7 +124,7 @@ describe('agent blob round trip', () => {
     }
     expect(out.meta).toMatchObject({
       format: 'semantic-kv',
-      formatVersion: '1',
+      formatVersion: AGENT_BLOB_FORMAT_VERSION,
       modelId: 'tiny-llama',
       modelFingerprint: SPEC.fingerprint,
       blockTokens: 16,
@@ -139,7 +147,9 @@ describe('agent blob round trip', () => {
     expect(file.tensors.get('token_ids')).toMatchObject({ dtype: 'I32', shape: [5] });
     expect(file.tensors.get('layers.1.v.q8')).toMatchObject({ dtype: 'I8', shape: [5, 2, 8] });
     expect(file.tensors.get('layers.1.v.scale')).toMatchObject({ dtype: 'F32', shape: [5, 2, 1] });
-    expect(Object.keys(file.metadata).sort()).toEqual(
+    const keys = Object.keys(file.metadata);
+    expect(keys.filter((k) => k.startsWith('crc32c.')).sort()).toEqual([...file.tensors.keys()].map((n) => `crc32c.${n}`).sort());
+    expect(keys.filter((k) => !k.startsWith('crc32c.')).sort()).toEqual(
       ['format', 'format_version', 'model_fingerprint', 'model_id', 'agent_id', 'block_tokens', 'dtype', 'quantization',
         'group_size', 'n_layers', 'n_kv_heads', 'head_dim', 'tokens', 'created_at'].sort(),
     );
@@ -258,7 +268,7 @@ describe('decodeAgentBlob refuses other models and formats', () => {
   });
 
   it('another format version', () => {
-    expectMismatch(() => decodeAgentBlob(rewrite(blob, (m) => (m['format_version'] = '2')), SPEC), 'format-version');
+    expectMismatch(() => decodeAgentBlob(rewrite(blob, (m) => (m['format_version'] = '3')), SPEC), 'format-version');
     expectMismatch(() => readAgentBlobMeta(rewrite(blob, (m) => delete m['format_version'])), 'format-version');
   });
 
@@ -418,3 +428,39 @@ describe('readAgentBlobMeta', () => {
     expectCorrupt(() => readAgentBlobMeta(rewrite(blob, (_m, t) => t.delete('layers.0.v'))), 'missing-tensor');
   });
 });
+
+describe('agent blob checksums', () => {
+  const blob = encodeAgentBlob(input());
+  const q4 = encodeAgentBlob(input({ quantization: 'q4', groupSize: 4 }));
+
+  it('refuses every single flipped data byte with checksum-mismatch', () => {
+    for (const source of [blob, q4]) {
+      const dataStart = 8 + Number(new DataView(source.buffer, source.byteOffset).getUint32(0, true));
+      for (let at = dataStart; at < source.byteLength; at++) {
+        const flipped = source.slice();
+        flipped[at] ^= 0x01;
+        expectCorrupt(() => decodeAgentBlob(flipped, SPEC), 'checksum-mismatch');
+      }
+    }
+  });
+
+  it('refuses a version 2 blob without a checksum, and verifyAgentBlob checks without decoding', () => {
+    expectCorrupt(() => decodeAgentBlob(rewrite(blob, (m) => delete m['crc32c.layers.1.k']), SPEC), 'missing-checksum');
+    expectCorrupt(() => decodeAgentBlob(rewrite(blob, (m) => (m['crc32c.token_ids'] = 'xyz'), false), SPEC), 'missing-checksum');
+    expect(verifyAgentBlob(blob).formatVersion).toBe(AGENT_BLOB_FORMAT_VERSION);
+    const flipped = blob.slice();
+    flipped[flipped.byteLength - 1] ^= 0x80;
+    expectCorrupt(() => verifyAgentBlob(flipped), 'checksum-mismatch');
+  });
+
+  it('still reads a version 1 blob, which has no checksums', () => {
+    const v1 = rewrite(blob, (m) => {
+      m['format_version'] = '1';
+      for (const k of Object.keys(m)) if (k.startsWith('crc32c.')) delete m[k];
+    });
+    const out = decodeAgentBlob(v1, SPEC);
+    expect(out.meta.formatVersion).toBe('1');
+    expect(out.snapshot.keys[0]).toEqual(decodeAgentBlob(blob, SPEC).snapshot.keys[0]);
+  });
+});
+

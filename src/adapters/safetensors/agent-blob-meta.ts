@@ -10,7 +10,12 @@ import type { SafetensorsDtype } from './dtype.ts';
 import type { SafetensorsFile } from './parse.ts';
 
 export const AGENT_BLOB_FORMAT = 'semantic-kv';
-export const AGENT_BLOB_FORMAT_VERSION = '1';
+/** Version 2 adds a CRC-32C of every tensor's bytes; version 1 blobs (no checksums) still load. */
+export const AGENT_BLOB_FORMAT_VERSION = '2';
+const READABLE_VERSIONS = ['1', '2'] as const;
+export type AgentBlobFormatVersion = (typeof READABLE_VERSIONS)[number];
+/** Metadata key of a tensor's checksum: 8 lowercase hex digits of CRC-32C over its data bytes. */
+export const checksumKey = (tensor: string): string => `crc32c.${tensor}`;
 
 /** `details.reason` of the CacheCorruptErrors raised here (parse failures keep their own). */
 export type AgentBlobCorruptReason =
@@ -22,6 +27,8 @@ export type AgentBlobCorruptReason =
   | 'invalid-token-id'
   | 'invalid-scale'
   | 'non-finite'
+  | 'missing-checksum'
+  | 'checksum-mismatch'
   | 'unexpected';
 
 /** `details.reason` of the ModelMismatchErrors raised here. */
@@ -29,7 +36,7 @@ export type AgentBlobMismatchReason = 'format' | 'format-version' | 'fingerprint
 
 export interface AgentBlobMeta {
   readonly format: typeof AGENT_BLOB_FORMAT;
-  readonly formatVersion: typeof AGENT_BLOB_FORMAT_VERSION;
+  readonly formatVersion: AgentBlobFormatVersion;
   readonly agentId: string;
   readonly modelId: string;
   readonly modelFingerprint: string;
@@ -95,17 +102,18 @@ export function readMeta(md: Metadata, byteLength: number): AgentBlobMeta {
   if (format !== AGENT_BLOB_FORMAT) {
     throw mismatch('format', `format ${JSON.stringify(format ?? null)} is not ${AGENT_BLOB_FORMAT}`, { actual: format ?? null });
   }
-  const version = field(md, 'format_version');
-  if (version !== AGENT_BLOB_FORMAT_VERSION) {
-    throw mismatch('format-version', `format version ${JSON.stringify(version ?? null)} is not ${AGENT_BLOB_FORMAT_VERSION}`, {
+  const version = READABLE_VERSIONS.find((v) => v === field(md, 'format_version'));
+  if (version === undefined) {
+    const actual = field(md, 'format_version') ?? null;
+    throw mismatch('format-version', `format version ${JSON.stringify(actual)} is not one of ${READABLE_VERSIONS.join(', ')}`, {
       expected: AGENT_BLOB_FORMAT_VERSION,
-      actual: version ?? null,
+      actual,
     });
   }
   const quantization = requireOneOf(md, 'quantization', KV_QUANTIZATIONS);
   const meta: AgentBlobMeta = {
     format: AGENT_BLOB_FORMAT,
-    formatVersion: AGENT_BLOB_FORMAT_VERSION,
+    formatVersion: version,
     agentId: readAgentId(md),
     modelId: requireString(md, 'model_id'),
     modelFingerprint: requireString(md, 'model_fingerprint'),
@@ -221,4 +229,21 @@ export function checkLayout(file: SafetensorsFile, meta: AgentBlobMeta): void {
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/**
+ * The checksum of every tensor, from the metadata. Version 2 must carry one per tensor, as 8
+ * lowercase hex digits; a version 1 blob carries none (and gets none checked).
+ */
+export function readChecksums(md: Metadata, file: SafetensorsFile, meta: AgentBlobMeta): Map<string, number> {
+  const sums = new Map<string, number>();
+  if (meta.formatVersion === '1') return sums;
+  for (const name of file.tensors.keys()) {
+    const text = field(md, checksumKey(name));
+    if (text === undefined || !/^[0-9a-f]{8}$/.test(text)) {
+      throw corrupt('missing-checksum', `tensor "${name}" has no valid checksum in the metadata`, { tensor: name });
+    }
+    sums.set(name, parseInt(text, 16));
+  }
+  return sums;
 }

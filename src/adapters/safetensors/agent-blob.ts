@@ -10,15 +10,18 @@
  *                         layers.{i}.k.scale, layers.{i}.v.scale F32 [T, H, D / G]
  * `__metadata__` (all strings): format "semantic-kv", format_version "1", model_fingerprint,
  * model_id, agent_id, block_tokens, dtype, quantization, group_size ("0" for 'none'), n_layers,
- * n_kv_heads, head_dim, tokens, created_at (ISO 8601).
+ * n_kv_heads, head_dim, tokens, created_at (ISO 8601), and since format version 2
+ * `crc32c.<tensor name>` for every tensor: CRC-32C of its data bytes, 8 lowercase hex digits.
  *
  * Reading is a parse of untrusted bytes. Order of checks: safetensors structure
  * (CacheCorruptError), format and version (ModelMismatchError), metadata values
  * (CacheCorruptError), the expected model (ModelMismatchError), then every tensor's presence,
- * dtype and shape against the metadata, all before a byte of data is read (CacheCorruptError).
+ * dtype and shape against the metadata, all before a byte of data is read (CacheCorruptError);
+ * then every tensor's checksum, before any value is used (CacheCorruptError 'checksum-mismatch').
  * block_tokens, dtype and model_id may differ from the reading model: the snapshot is dense over
  * tokens and f16 widens to f32 exactly, and the fingerprint, not the id, names the weights.
  */
+import { crc32c, crc32cHex } from '../../domain/crc32c.ts';
 import { CacheCorruptError, InvalidRequestError, ModelMismatchError } from '../../domain/errors.ts';
 import { f16ArrayToF32, f32ArrayToF16 } from '../../domain/half.ts';
 import {
@@ -43,7 +46,9 @@ import {
   KV_QUANTIZATIONS,
   checkExpected,
   checkLayout,
+  checksumKey,
   corrupt,
+  readChecksums,
   readMeta,
   type AgentBlobMeta,
 } from './agent-blob-meta.ts';
@@ -102,7 +107,9 @@ export function encodeAgentBlob(input: EncodeAgentBlobInput): Uint8Array {
     addKv(tensors, `layers.${i}.v`, input.snapshot.values[i], spec, quantization, groupSize, tokens);
   }
   const createdAt = (input.createdAt ?? new Date()).toISOString();
-  return serializeSafetensors(tensors, encodeMetadata(spec, agentId, quantization, groupSize, tokens, createdAt));
+  const metadata = encodeMetadata(spec, agentId, quantization, groupSize, tokens, createdAt);
+  for (const [name, t] of tensors) metadata[checksumKey(name)] = crc32cHex(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  return serializeSafetensors(tensors, metadata);
 }
 
 function encodeGroupSize(spec: ModelCacheSpec, quantization: KvQuantization, requested: number | undefined): number {
@@ -239,6 +246,7 @@ export function decodeAgentBlob(bytes: Uint8Array, expected: ModelCacheSpec): De
     const meta = readMeta(file.metadata, bytes.byteLength);
     checkExpected(meta, spec);
     checkLayout(file, meta);
+    verifyChecksums(file, meta);
     const tokenIds = readTokenIds(file);
     const keys: Float32Array[] = [];
     const values: Float32Array[] = [];
@@ -248,6 +256,27 @@ export function decodeAgentBlob(bytes: Uint8Array, expected: ModelCacheSpec): De
     }
     const snapshot: KvSnapshot = { tokens: meta.tokens, keys, values };
     return { agentId: meta.agentId, tokenIds, snapshot, quantization: meta.quantization, meta };
+  });
+}
+
+/** Every tensor's bytes against its stored CRC-32C: a flipped data byte is refused, never used. */
+function verifyChecksums(file: SafetensorsFile, meta: AgentBlobMeta): void {
+  for (const [name, want] of readChecksums(file.metadata, file, meta)) {
+    const got = crc32c(tensor(file, name).data);
+    if (got !== want) {
+      throw corrupt('checksum-mismatch', `tensor "${name}" does not match its checksum`, { tensor: name });
+    }
+  }
+}
+
+/** Check a blob's structure and every checksum without decoding it (export, import, fsck). */
+export function verifyAgentBlob(bytes: Uint8Array): AgentBlobMeta {
+  return guard(() => {
+    const file = parseSafetensors(bytes);
+    const meta = readMeta(file.metadata, bytes.byteLength);
+    checkLayout(file, meta);
+    verifyChecksums(file, meta);
+    return meta;
   });
 }
 
