@@ -1,4 +1,4 @@
-import { errorToPlain } from '../src/domain/errors.ts';
+import { errorFromPlain, errorToPlain, InternalError } from '../src/domain/errors.ts';
 import { validateAgentId } from '../src/domain/values.ts';
 import { AgentCacheStore } from '../src/application/agent-cache-store.ts';
 import { BlockPoolBatchEngine } from '../src/application/block-pool-batch-engine.ts';
@@ -39,6 +39,10 @@ export class AgentRuntime {
     const run = await generateTimed(this.engine, { agentId, promptIds, maxTokens }, {
       onToken: (d) => void onToken?.(d.tokenId, d.text),
     });
+    // A failed turn is an error on the page, with its class, name and code, never a silent reply.
+    if (run.result.finishReason === 'error') {
+      throw run.result.error ? errorFromPlain(run.result.error) : new InternalError('generation failed without an error', { agentId });
+    }
     const report = this.store.lastReport(agentId);
     return {
       agentId,

@@ -7,6 +7,9 @@ import type { BlockPoolBatchEngine } from './block-pool-batch-engine.ts';
 import { RestoreCostModel, type CostEstimate } from './cache/cost-model.ts';
 import { WriteBehind, type PendingWrite } from './cache/write-behind.ts';
 
+/** Restore reports kept (in order, and the latest per agent): bounded so a long session does not grow. */
+const REPORTS_KEPT = 256;
+
 export interface CacheStoreOptions {
   /** GPU bytes idle agents may keep (their KV blocks). */
   readonly hotBudgetBytes?: number;
@@ -50,7 +53,9 @@ export class AgentCacheStore implements CacheStorePort {
   private readonly spec: ModelCacheSpec;
   private readonly hotBudget: number;
   readonly cost: RestoreCostModel;
+  /** The latest restore decisions, oldest first, at most REPORTS_KEPT of them. */
   readonly reports: RestoreReport[] = [];
+  private readonly lastByAgent = new Map<string, RestoreReport>();
   private readonly quantization: KvQuantization;
   private readonly persistOnFinish: boolean;
   /** Agents persistent storage holds for this model (refreshed after a reload). */
@@ -89,7 +94,7 @@ export class AgentCacheStore implements CacheStorePort {
 
   /** What the latest restore decided for this agent (its tier, or why a blob was refused). */
   lastReport(agentId: string): RestoreReport | undefined {
-    return this.reports.filter((r) => r.agentId === agentId).at(-1);
+    return this.lastByAgent.get(agentId);
   }
 
   /** Where an agent's cache is now. */
@@ -288,6 +293,10 @@ export class AgentCacheStore implements CacheStorePort {
   private async restore(agentId: string, tokens: readonly number[], wholeCache: boolean): Promise<RestoreReport> {
     const done = (r: RestoreReport): RestoreReport => {
       this.reports.push(r);
+      if (this.reports.length > REPORTS_KEPT) this.reports.shift();
+      this.lastByAgent.delete(agentId);
+      this.lastByAgent.set(agentId, r);
+      if (this.lastByAgent.size > REPORTS_KEPT) this.lastByAgent.delete(this.lastByAgent.keys().next().value as string);
       return r;
     };
     const hot = this.engine.kv.agentBlocks(agentId);

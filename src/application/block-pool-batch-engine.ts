@@ -10,6 +10,9 @@ import { validateRequest } from './engine/requests.ts';
 import { Sequence } from './engine/sequence.ts';
 import { TextStream } from './engine/text-stream.ts';
 
+/** Finished requests whose result and accounting stay queryable. */
+const RECENT_RESULTS = 1024;
+
 export interface EngineOptions extends Partial<SchedulePolicy> {
   /** Max sequences running at once. */
   readonly maxRunning?: number;
@@ -68,6 +71,8 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
   private readonly waiting: Sequence[] = [];
   private readonly running: Sequence[] = [];
   private readonly byUid = new Map<string, Sequence>();
+  /** Finished requests, newest last, bounded: late `result`/`accounting` calls still answer. */
+  private readonly recent = new Map<string, { result: CompletedGeneration; accounting: RequestAccounting }>();
   private readonly done: CompletedGeneration[] = [];
   private readonly waiters = new Map<string, Array<(g: CompletedGeneration) => void>>();
   private nextUid = 0;
@@ -119,8 +124,14 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     return () => seq.listeners.delete(listener);
   }
 
-  /** Resolves when the request finishes (any reason). */
+  /**
+   * Resolves when the request finishes (any reason), at once for one that finished recently;
+   * rejects with InvalidRequestError for a uid the engine does not know (never hangs).
+   */
   result(uid: string): Promise<CompletedGeneration> {
+    const done = this.recent.get(uid);
+    if (done) return Promise.resolve(done.result);
+    if (!this.byUid.has(uid)) return Promise.reject(new InvalidRequestError(`unknown request ${uid}`, { reason: 'unknown-request', uid }));
     return new Promise((resolve) => {
       const list = this.waiters.get(uid) ?? [];
       list.push(resolve);
@@ -130,7 +141,12 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
 
   accounting(uid: string): RequestAccounting | undefined {
     const s = this.byUid.get(uid);
-    return s && { prefillComputed: s.prefillComputed, prefillReused: s.prefillReused };
+    return s ? { prefillComputed: s.prefillComputed, prefillReused: s.prefillReused } : this.recent.get(uid)?.accounting;
+  }
+
+  /** Requests the engine tracks (running, waiting, or finished and not yet collected): for leak checks. */
+  trackedRequests(): number {
+    return this.byUid.size;
   }
 
   async cancel(uid: string): Promise<boolean> {
@@ -149,7 +165,15 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
       // Yield first, so the `finally` below can never run before `this.loop` is assigned.
       await Promise.resolve();
       try {
-        while (this.hasPendingWork()) await this.step();
+        while (this.hasPendingWork()) {
+          try {
+            await this.step();
+          } catch (error) {
+            // A step that failed outside the forward (a hook, a broken invariant): every request
+            // it could have touched ends with the error instead of waiting forever.
+            this.failAll(error);
+          }
+        }
       } finally {
         if (this.loopToken === token) this.loop = null;
       }
@@ -206,6 +230,12 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     };
   }
 
+  /** End every running and waiting request with `error`. */
+  failAll(error: unknown): void {
+    const plain = errorToPlain(error);
+    for (const s of [...this.running, ...this.waiting]) this.finish(s, 'error', plain);
+  }
+
   /** Drop an agent's hot cache (cancelling its running requests). */
   dropAgent(agentId: string): boolean {
     for (const s of [...this.running, ...this.waiting]) if (s.agentId === agentId) this.finish(s, 'cancelled');
@@ -243,7 +273,8 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     const slots = this.maxRunning - this.running.length;
     for (const seq of this.waiting.slice(0, slots)) {
       if (!seq.preempted || seq.table.length > 0) continue;
-      const restored = await resume(seq.uid);
+      // A failed restore is not fatal: the request recomputes its context.
+      const restored = await resume(seq.uid).catch(() => null);
       if (restored === 'wait' && this.running.length > 0) {
         this.admissionHeld = true;
         return;
@@ -329,7 +360,14 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
   }
 
   private preempt(seq: Sequence): void {
-    if (seq.computed > 0) this.hooks.onPreempt?.(seq.uid, { agentId: seq.agentId, blockTable: [...seq.table], tokenIds: seq.tokens.slice(0, seq.computed) });
+    if (seq.computed > 0) {
+      try {
+        this.hooks.onPreempt?.(seq.uid, { agentId: seq.agentId, blockTable: [...seq.table], tokenIds: seq.tokens.slice(0, seq.computed) });
+      } catch {
+        // No snapshot: the request recomputes its context when it runs again.
+        this.hooks.forget?.(seq.uid);
+      }
+    }
     seq.preempted = true;
     this.kv.pool.releaseAll(seq.table);
     seq.table = [];
@@ -390,6 +428,9 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
       ...(error ? { error } : {}),
     };
     this.done.push(result);
+    this.byUid.delete(seq.uid);
+    this.recent.set(seq.uid, { result, accounting: { prefillComputed: seq.prefillComputed, prefillReused: seq.prefillReused } });
+    if (this.recent.size > RECENT_RESULTS) this.recent.delete(this.recent.keys().next().value as string);
     for (const w of this.waiters.get(seq.uid) ?? []) w(result);
     this.waiters.delete(seq.uid);
     seq.listeners.clear();

@@ -3,12 +3,11 @@ import { join } from 'node:path';
 import { AgentCacheStore } from '../../src/application/agent-cache-store.ts';
 import { BlockPoolBatchEngine } from '../../src/application/block-pool-batch-engine.ts';
 import { RestoreCostModel } from '../../src/application/cache/cost-model.ts';
-import type { BlockCopy, BlockId } from '../../src/domain/block-pool.ts';
-import type { ForwardResult, KvSnapshot, ModelBackendPort, SequenceStep } from '../../src/ports/outbound.ts';
 import { FsModelSource } from '../../src/adapters/node/hf-folder.ts';
 import { safetensorsBlobCodec } from '../../src/adapters/safetensors/blob-codec.ts';
 import { WebGpuBackend } from '../../src/adapters/webgpu/webgpu-backend.ts';
 import { testGpu } from './harness.ts';
+import { GatedBackend } from './wrapped-backend.ts';
 
 /**
  * Use-after-free races between a planned step and calls that release blocks (cancel, delete)
@@ -33,52 +32,6 @@ afterAll(() => {
   small.dispose();
   roomy.dispose();
 });
-
-/** The real backend, with a gate that can hold the next forward before it reaches the GPU. */
-class GatedBackend implements ModelBackendPort {
-  private gate: { reached: () => void; open: Promise<void> } | null = null;
-  constructor(private readonly inner: ModelBackendPort) {}
-  get vocabSize(): number {
-    return this.inner.vocabSize;
-  }
-  get maxContext(): number {
-    return this.inner.maxContext;
-  }
-  get totalBlocks(): number {
-    return this.inner.totalBlocks;
-  }
-  extractModelSpec(): ReturnType<ModelBackendPort['extractModelSpec']> {
-    return this.inner.extractModelSpec();
-  }
-  /** Hold the next forward; resolves `reached` when it is held, and lets it go on `release()`. */
-  holdNext(): { reached: Promise<void>; release: () => void } {
-    let reached!: () => void;
-    let release!: () => void;
-    const reachedP = new Promise<void>((r) => (reached = r));
-    const open = new Promise<void>((r) => (release = r));
-    this.gate = { reached, open };
-    return { reached: reachedP, release };
-  }
-  async forward(steps: readonly SequenceStep[], options?: { readonly returnLogits?: boolean }): Promise<ForwardResult> {
-    const gate = this.gate;
-    this.gate = null;
-    if (gate) {
-      gate.reached();
-      await gate.open;
-    }
-    return this.inner.forward(steps, options);
-  }
-  copyBlocks(copies: readonly BlockCopy[]): Promise<void> {
-    return this.inner.copyBlocks(copies);
-  }
-  readBlocks(table: readonly BlockId[], tokens: number): Promise<KvSnapshot> {
-    return this.inner.readBlocks(table, tokens);
-  }
-  writeBlocks(table: readonly BlockId[], snapshot: KvSnapshot): Promise<void> {
-    return this.inner.writeBlocks(table, snapshot);
-  }
-  dispose(): void {}
-}
 
 function ids(seed: number, n: number): number[] {
   return Array.from({ length: n }, (_, i) => (seed * 61 + i * 37 + ((i * i) % 17)) % 500);
@@ -143,4 +96,45 @@ describe('engine: releases wait for the step that uses the blocks', () => {
       expect(got).toEqual(want);
     });
   }
+});
+
+describe('engine: every request ends exactly once, and nothing is kept after', () => {
+  it('a failing preemption snapshot does not hang: requests recompute and finish with the unpressured tokens', async () => {
+    const gated = new GatedBackend(small);
+    const engine = new BlockPoolBatchEngine(gated, null);
+    new AgentCacheStore(engine, gated, safetensorsBlobCodec, null, { costModel: eager() });
+    gated.failReads = new Error('snapshot read failed');
+    const reqs = [0, 1, 2, 3].map((i) => ({ agentId: `p${i}`, promptIds: ids(7 + i, 30), maxTokens: 30 }));
+    const ends = new Map<string, number>();
+    const uids = await Promise.all(reqs.map((r) => engine.submit(r)));
+    const results = uids.map((uid) => engine.result(uid).then((g) => (ends.set(uid, (ends.get(uid) ?? 0) + 1), g)));
+    await engine.run();
+    const done = await Promise.race([Promise.all(results), new Promise<null>((r) => setTimeout(() => r(null), 60_000))]);
+    expect(done, 'every request resolved').not.toBeNull();
+    expect(engine.stats().preemptions).toBeGreaterThan(0);
+    for (const [i, r] of reqs.entries()) {
+      expect(done?.[i].finishReason).toBe('length');
+      expect(done?.[i].tokenIds).toEqual(await reference(r.promptIds, 30));
+    }
+    expect([...ends.values()]).toEqual([1, 1, 1, 1]);
+    // Nothing grows: finished requests leave the live map; late queries still answer.
+    expect(engine.trackedRequests()).toBe(0);
+    expect((await engine.result(uids[0])).uid).toBe(uids[0]);
+    expect(engine.accounting(uids[0])?.prefillComputed).toBeGreaterThan(0);
+    await expect(engine.result('gen-unknown')).rejects.toMatchObject({ name: 'InvalidRequestError' });
+  });
+
+  it('a throwing token listener does not stop the engine or other listeners', async () => {
+    const engine = new BlockPoolBatchEngine(roomy, null);
+    const uid = await engine.submit({ agentId: 'l', promptIds: ids(4, 10), maxTokens: 6 });
+    let seen = 0;
+    engine.onToken(uid, () => {
+      throw new Error('page callback failed');
+    });
+    engine.onToken(uid, () => void seen++);
+    const result = engine.result(uid);
+    await engine.run();
+    expect((await result).tokenIds).toEqual(await reference(ids(4, 10), 6));
+    expect(seen).toBe(6);
+  });
 });

@@ -53,7 +53,14 @@ export class Sequence {
     return Math.ceil((this.promptIds.length + this.limits.maxTokens) / blockTokens);
   }
 
+  /** A listener that throws (a page callback gone wrong) must not stop the engine or the others. */
   emit(delta: TokenDelta): void {
-    for (const l of this.listeners) l(delta);
+    for (const l of this.listeners) {
+      try {
+        l(delta);
+      } catch {
+        this.listeners.delete(l);
+      }
+    }
   }
 }
