@@ -1,37 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { QuotaExceededError } from '../src/domain/errors.ts';
 import { WriteBehind } from '../src/application/cache/write-behind.ts';
-import type { CachePersistencePort, CachedAgentRecord } from '../src/ports/outbound.ts';
-
-/** An in-memory persistence with a byte quota, so quota handling can be tested as pure logic. */
-class QuotaStore implements CachePersistencePort {
-  readonly blobs = new Map<string, { bytes: Uint8Array; record: CachedAgentRecord }>();
-  saves = 0;
-  constructor(private readonly quota: number) {}
-  private used(except: string): number {
-    let n = 0;
-    for (const [id, b] of this.blobs) if (id !== except) n += b.bytes.byteLength;
-    return n;
-  }
-  async save(agentId: string, blob: Uint8Array, record: Omit<CachedAgentRecord, 'tier' | 'bytes'>): Promise<void> {
-    this.saves++;
-    await new Promise((r) => setTimeout(r, 1));
-    if (this.used(agentId) + blob.byteLength > this.quota) throw new QuotaExceededError('quota', { agentId });
-    this.blobs.set(agentId, { bytes: blob, record: { ...record, bytes: blob.byteLength, tier: 'cold' } });
-  }
-  async load(agentId: string): Promise<Uint8Array | null> {
-    return this.blobs.get(agentId)?.bytes ?? null;
-  }
-  async exists(agentId: string): Promise<boolean> {
-    return this.blobs.has(agentId);
-  }
-  async delete(agentId: string): Promise<boolean> {
-    return this.blobs.delete(agentId);
-  }
-  async listCachedAgents(): Promise<CachedAgentRecord[]> {
-    return [...this.blobs.values()].map((b) => b.record);
-  }
-}
+import type { CachedAgentRecord } from '../src/ports/outbound.ts';
+import { QuotaStore } from './quota-store.ts';
 
 const write = (agentId: string, size: number, lastUsed: number) => ({
   bytes: new Uint8Array(size).fill(lastUsed),
@@ -50,17 +20,35 @@ describe('WriteBehind', () => {
     expect(wb.pending('a')).toBeUndefined();
   });
 
-  it('on QuotaExceededError deletes the oldest other blobs first, then saves', async () => {
+  it('on QuotaExceededError deletes only what the policy allows (held warmer or expendable), oldest first, then saves', async () => {
+    const store = new QuotaStore(100);
+    const settled: Array<[string, string | null]> = [];
+    const evicted: string[] = [];
+    const warmer = new Set(['mid', 'young']);
+    const policy = { canEvict: (r: CachedAgentRecord) => warmer.has(r.agentId), evicted: (r: CachedAgentRecord) => void evicted.push(r.agentId) };
+    const wb = new WriteBehind(store, (id, _w, err) => settled.push([id, err?.name ?? null]), policy);
+    wb.enqueue('old', write('old', 30, 1));
+    wb.enqueue('mid', write('mid', 30, 2));
+    wb.enqueue('young', write('young', 30, 3));
+    await wb.flush();
+    wb.enqueue('new', write('new', 40, 4));
+    await wb.flush();
+    // 'old' is the oldest but is nobody else's copy: it stays; 'mid' (held warmer) makes room.
+    expect([...store.blobs.keys()].sort()).toEqual(['new', 'old', 'young']);
+    expect(evicted).toEqual(['mid']);
+    expect(settled.at(-1)).toEqual(['new', null]);
+  });
+
+  it('with the default policy a full store deletes nothing: the write fails with QuotaExceededError', async () => {
     const store = new QuotaStore(100);
     const settled: Array<[string, string | null]> = [];
     const wb = new WriteBehind(store, (id, _w, err) => settled.push([id, err?.name ?? null]));
-    wb.enqueue('old', write('old', 40, 1));
-    wb.enqueue('mid', write('mid', 40, 2));
+    wb.enqueue('a', write('a', 60, 1));
     await wb.flush();
-    wb.enqueue('new', write('new', 50, 3));
+    wb.enqueue('b', write('b', 60, 2));
     await wb.flush();
-    expect([...store.blobs.keys()].sort()).toEqual(['mid', 'new']);
-    expect(settled.at(-1)).toEqual(['new', null]);
+    expect([...store.blobs.keys()]).toEqual(['a']);
+    expect(settled.at(-1)).toEqual(['b', 'QuotaExceededError']);
   });
 
   it('a blob that cannot fit even alone fails with a typed error, reported with its bytes, and nothing is half-written', async () => {
@@ -74,5 +62,6 @@ describe('WriteBehind', () => {
     expect(failures).toEqual([{ id: 'huge', bytes: 500, name: 'QuotaExceededError' }]);
     expect(wb.failures.get('huge')?.code).toBe('QUOTA_EXCEEDED');
     expect(store.blobs.has('huge')).toBe(false);
+    expect(store.blobs.has('keep')).toBe(true);
   });
 });

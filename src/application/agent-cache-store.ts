@@ -2,7 +2,7 @@ import { bytesForTokens, bytesPerBlock, type KvQuantization, type ModelCacheSpec
 import { CacheCorruptError, errorToPlain, ModelMismatchError, type PlainError } from '../domain/errors.ts';
 import { Lru } from '../domain/lru.ts';
 import { commonPrefixLength, validateAgentId, type AgentBlocks, type CacheKey } from '../domain/values.ts';
-import type { CacheHit, CachePersistencePort, CacheStorePort, CacheStoreStats, CacheTier, KvBlobCodecPort, KvSnapshot, ModelBackendPort } from '../ports/outbound.ts';
+import type { CachedAgentRecord, CacheHit, CachePersistencePort, CacheStorePort, CacheStoreStats, CacheTier, KvBlobCodecPort, KvSnapshot, ModelBackendPort } from '../ports/outbound.ts';
 import type { BlockPoolBatchEngine } from './block-pool-batch-engine.ts';
 import { RestoreCostModel, type CostEstimate } from './cache/cost-model.ts';
 import { WriteBehind, type PendingWrite } from './cache/write-behind.ts';
@@ -64,8 +64,13 @@ export class AgentCacheStore implements CacheStorePort {
   private readonly inflight = new Set<Promise<unknown>>();
   /** KV of preempted requests, by request uid, kept in host memory until they run again. */
   private readonly preempted = new Map<string, Promise<{ snapshot: KvSnapshot; bytes: number }>>();
-  /** Agents whose stored blob was refused: it is kept as it is until the caller deletes it. */
-  private readonly refused = new Set<string>();
+  /**
+   * Bytes that storage refused (quota, I/O): kept in memory, outside the warm LRU so no budget
+   * can drop them, until a later write of the agent lands. The agent's only full copy.
+   */
+  private readonly unsaved = new Map<string, WarmEntry & { error: PlainError }>();
+  /** Agents the app allows the store to delete from cold storage when it is full. */
+  private readonly expendable = new Set<string>();
 
   constructor(
     private readonly engine: BlockPoolBatchEngine,
@@ -79,7 +84,8 @@ export class AgentCacheStore implements CacheStorePort {
     this.quantization = options.quantization ?? 'none';
     this.cost = options.costModel ?? new RestoreCostModel();
     this.warm = new Lru({ maxSize: options.warmBudgetBytes ?? 256 * 1024 * 1024, sizeOf: (e) => e.bytes.byteLength });
-    this.writes = persistence ? new WriteBehind(persistence, (id, w, err) => this.settled(id, w, err)) : null;
+    const policy = { canEvict: (r: CachedAgentRecord) => this.canEvictCold(r), evicted: (r: CachedAgentRecord) => this.coldIds.delete(r.agentId) };
+    this.writes = persistence ? new WriteBehind(persistence, (id, w, err) => this.settled(id, w, err), policy) : null;
     this.persistOnFinish = options.persistOnFinish === true;
     engine.setCacheHooks({
       onAgentEvict: (blocks) => this.demote(blocks),
@@ -100,8 +106,24 @@ export class AgentCacheStore implements CacheStorePort {
   /** Where an agent's cache is now. */
   tierOf(agentId: string): CacheTier | 'none' {
     if (this.engine.kv.agentBlocks(agentId)) return 'hot';
-    if (this.warm.has(agentId) || this.writes?.pending(agentId)) return 'warm';
+    if (this.warm.has(agentId) || this.writes?.pending(agentId) || this.unsaved.has(agentId)) return 'warm';
     return this.coldIds.has(agentId) ? 'cold' : 'none';
+  }
+
+  /** Agents whose latest memory storage refused, with the error; their bytes are held in memory. */
+  unsavedAgents(): Map<string, PlainError> {
+    return new Map([...this.unsaved].map(([id, e]) => [id, e.error]));
+  }
+
+  /** Try again to persist every unsaved agent (after the app freed space, for instance). */
+  retryUnsaved(): void {
+    for (const [id, entry] of this.unsaved) this.spill(id, entry);
+  }
+
+  /** Let the store delete this agent's cold blob when storage is full (a scratch agent). */
+  setExpendable(agentId: string, expendable: boolean): void {
+    if (expendable) this.expendable.add(agentId);
+    else this.expendable.delete(agentId);
   }
 
   /** Learn which agents persistent storage holds (after a reload). */
@@ -144,14 +166,15 @@ export class AgentCacheStore implements CacheStorePort {
   }
 
   async delete(agentId: string): Promise<boolean> {
-    this.refused.delete(agentId);
+    const unsaved = this.unsaved.delete(agentId);
+    this.expendable.delete(agentId);
     const hot = this.engine.dropAgent(agentId);
     const warm = this.warm.delete(agentId) !== undefined;
     this.writes?.cancel(agentId);
     await this.writes?.flush();
     const cold = this.persistence ? await this.persistence.delete(agentId) : false;
     this.coldIds.delete(agentId);
-    return hot || warm || cold;
+    return hot || warm || cold || unsaved;
   }
 
   /** Everything to persistent storage: idle hot agents and warm blobs. For pagehide and shutdown. */
@@ -172,7 +195,7 @@ export class AgentCacheStore implements CacheStorePort {
     const hot = this.engine.kv.agentBlocks(agentId);
     if (hot) return this.encode(hot, await this.backend.readBlocks(hot.blockTable, hot.tokenIds.length));
     await this.idle();
-    const warm = this.warm.peek(agentId)?.bytes ?? this.writes?.pending(agentId);
+    const warm = this.warm.peek(agentId)?.bytes ?? this.writes?.pending(agentId) ?? this.unsaved.get(agentId)?.bytes;
     if (warm) return warm;
     return this.persistence ? this.persistence.load(agentId) : null;
   }
@@ -261,14 +284,13 @@ export class AgentCacheStore implements CacheStorePort {
   private finished(agentId: string): void {
     this.enforceHotBudget();
     const hot = this.engine.kv.agentBlocks(agentId);
-    if (!this.persistOnFinish || !hot || !this.writes || this.refused.has(agentId)) return;
+    if (!this.persistOnFinish || !hot || !this.writes) return;
     const read = this.backend.readBlocks(hot.blockTable, hot.tokenIds.length);
     this.track(read.then((snapshot) => this.spill(agentId, { bytes: this.encode(hot, snapshot), tokenIds: hot.tokenIds, lastUsed: Date.now() })));
   }
 
-  /** warm -> cold, written behind. A refused blob is never overwritten implicitly. */
+  /** warm -> cold, written behind. */
   private spill(agentId: string, entry: WarmEntry): void {
-    if (this.refused.has(agentId)) return;
     const write: PendingWrite = {
       bytes: entry.bytes,
       record: { agentId, modelFingerprint: this.spec.fingerprint, tokenCount: entry.tokenIds.length, lastUsed: entry.lastUsed },
@@ -279,10 +301,27 @@ export class AgentCacheStore implements CacheStorePort {
   private settled(agentId: string, write: PendingWrite, error: PlainError | null): void {
     if (!error) {
       this.coldIds.add(agentId);
+      if (this.unsaved.get(agentId)?.bytes === write.bytes || !this.writes?.pending(agentId)) this.unsaved.delete(agentId);
       return;
     }
-    // Storage refused it even after evicting older blobs: keep it in memory rather than lose it.
-    if (!this.warm.has(agentId)) this.warm.set(agentId, { bytes: write.bytes, tokenIds: [], lastUsed: write.record.lastUsed });
+    // Storage refused it (quota, I/O) and the policy allowed no eviction: keep it in memory,
+    // flagged unsaved, unless a newer write of the agent is already queued.
+    if (this.writes?.pending(agentId)) return;
+    this.unsaved.set(agentId, { bytes: write.bytes, tokenIds: [], lastUsed: write.record.lastUsed, error });
+  }
+
+  /** A corrupt stored blob holds nothing usable: remove it so tiers tell the truth. */
+  private async dropCorruptCold(agentId: string): Promise<void> {
+    this.coldIds.delete(agentId);
+    await this.persistence?.delete(agentId).catch(() => false);
+  }
+
+  /** A cold blob may go when a warmer tier holds the agent too, or when the app said it may. */
+  private canEvictCold(record: CachedAgentRecord): boolean {
+    if (record.modelFingerprint !== this.spec.fingerprint) return false;
+    if (this.expendable.has(record.agentId)) return true;
+    if (this.unsaved.has(record.agentId) || this.writes?.pending(record.agentId)) return false;
+    return this.engine.kv.agentBlocks(record.agentId) !== undefined || this.warm.has(record.agentId);
   }
 
   /** Before a request is admitted: bring the agent's cache to hot if that beats recomputing. */
@@ -310,9 +349,11 @@ export class AgentCacheStore implements CacheStorePort {
       decoded = this.codec.decode(source.bytes, this.spec);
     } catch (error) {
       if (error instanceof ModelMismatchError || error instanceof CacheCorruptError) {
-        // Refused: not loaded, and left where it is (not overwritten unless the caller deletes it).
+        // Refused, never misread: the turn recomputes, and the agent's next checkpoint replaces
+        // the bad copy (blobs of another model live under their own fingerprint and stay).
         this.warm.delete(agentId);
-        this.refused.add(agentId);
+        this.unsaved.delete(agentId);
+        if (error instanceof CacheCorruptError && source.tier === 'cold') await this.dropCorruptCold(agentId);
         return done({ agentId, tier: 'none', matchedTokens: 0, refused: errorToPlain(error) });
       }
       throw error;
@@ -332,7 +373,7 @@ export class AgentCacheStore implements CacheStorePort {
   }
 
   private async findBlob(agentId: string): Promise<{ bytes: Uint8Array; tier: CacheTier } | null> {
-    const warm = this.warm.get(agentId)?.bytes ?? this.writes?.pending(agentId);
+    const warm = this.warm.get(agentId)?.bytes ?? this.writes?.pending(agentId) ?? this.unsaved.get(agentId)?.bytes;
     if (warm) return { bytes: warm, tier: 'warm' };
     const cold = this.persistence ? await this.persistence.load(agentId) : null;
     return cold ? { bytes: cold, tier: 'cold' } : null;

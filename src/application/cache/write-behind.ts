@@ -7,11 +7,26 @@ export interface PendingWrite {
 }
 
 /**
+ * Which stored blobs may be deleted to make room when storage is full. The policy: only blobs
+ * that are also held in a warmer tier (hot or warm: nothing is lost by deleting the cold copy),
+ * or that the app marked as expendable. Everything else is somebody's only memory.
+ */
+export interface QuotaEvictionPolicy {
+  canEvict(record: CachedAgentRecord): boolean;
+  /** Told after a blob was deleted to make room, so tiers stay the truth. */
+  evicted(record: CachedAgentRecord): void;
+}
+
+/** The safe default: never delete anything to make room. */
+export const NEVER_EVICT: QuotaEvictionPolicy = { canEvict: () => false, evicted: () => undefined };
+
+/**
  * Writes blobs to persistent storage in the background, one at a time, latest write per agent
  * wins. Decoding never awaits it. Until a write lands, `pending` still serves the bytes, so a
- * cache in flight is never lost. On a quota error it deletes the oldest other cold blobs and
- * retries; if that is not enough, the failure is kept in `failures` and the bytes stay pending
- * (the caller keeps them in memory) instead of vanishing.
+ * cache in flight is never lost. On a quota error it deletes the least recently used blobs the
+ * eviction policy allows, and retries; if that is not enough, the failure (a typed
+ * QuotaExceededError) is kept in `failures` and reported with the bytes to the caller, who keeps
+ * them in memory, flagged as unsaved.
  */
 export class WriteBehind {
   private readonly queue = new Map<string, PendingWrite>();
@@ -23,6 +38,7 @@ export class WriteBehind {
     private readonly store: CachePersistencePort,
     /** Told when each write lands or fails, with the bytes it carried. */
     private readonly onSettled: (agentId: string, write: PendingWrite, error: PlainError | null) => void = () => undefined,
+    private readonly policy: QuotaEvictionPolicy = NEVER_EVICT,
   ) {}
 
   enqueue(agentId: string, write: PendingWrite): void {
@@ -77,9 +93,12 @@ export class WriteBehind {
         return;
       } catch (error) {
         if (!(error instanceof QuotaExceededError)) throw error;
-        const victims = (await this.store.listCachedAgents()).filter((r) => r.agentId !== agentId).sort((a, b) => a.lastUsed - b.lastUsed);
+        const victims = (await this.store.listCachedAgents())
+          .filter((r) => r.agentId !== agentId && this.policy.canEvict(r))
+          .sort((a, b) => a.lastUsed - b.lastUsed);
         if (victims.length === 0) throw error;
         await this.store.delete(victims[0].agentId);
+        this.policy.evicted(victims[0]);
       }
     }
   }
