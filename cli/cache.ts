@@ -26,7 +26,7 @@ export function quantizationArg(raw: string | undefined): KvQuantization {
 export async function exportAgent(argv: readonly string[]): Promise<void> {
   const f = parseFlags(argv, ['--model', '--cache-dir', '--agent', '--out']);
   const spec = await modelSpec(required(f, '--model'));
-  const store = await FsCachePersistence.open({ dir: required(f, '--cache-dir') });
+  const store = await FsCachePersistence.open({ dir: required(f, '--cache-dir'), modelFingerprint: spec.fingerprint });
   const agent = required(f, '--agent');
   const bytes = await store.load(agent);
   if (!bytes) throw new AgentNotFoundError(`no cached agent ${agent} in ${required(f, '--cache-dir')}`, { agentId: agent });
@@ -44,7 +44,7 @@ export async function importAgent(argv: readonly string[]): Promise<void> {
   const agent = f.get('--agent') ?? decoded.agentId;
   // A blob stores its agent id; importing under another id re-encodes it so the two agree.
   const blob = agent === decoded.agentId ? bytes : safetensorsBlobCodec.encode({ agentId: agent, spec, tokenIds: decoded.tokenIds, snapshot: decoded.snapshot, quantization: decoded.quantization });
-  const store = await FsCachePersistence.open({ dir: required(f, '--cache-dir') });
+  const store = await FsCachePersistence.open({ dir: required(f, '--cache-dir'), modelFingerprint: spec.fingerprint });
   await store.save(agent, blob, { agentId: agent, modelFingerprint: spec.fingerprint, tokenCount: decoded.tokenIds.length, lastUsed: Date.now() });
   process.stdout.write(`${JSON.stringify({ agent, tokens: decoded.tokenIds.length, bytes: blob.byteLength })}\n`);
 }

@@ -54,7 +54,7 @@ async function batch(args: GenerateArgs, backend: WebGpuBackend, tokenizer: HfTo
 /** One request through the engine with a folder as the agent's cold storage. */
 async function generateWithCache(args: GenerateArgs, backend: WebGpuBackend, tokenizer: HfTokenizer): Promise<void> {
   if (!args.agent) throw new InvalidRequestError('--cache-dir needs --agent <id>');
-  const persistence = await FsCachePersistence.open({ dir: resolve(args.cacheDir ?? '') });
+  const persistence = await FsCachePersistence.open({ dir: resolve(args.cacheDir ?? ''), modelFingerprint: backend.extractModelSpec().fingerprint });
   const engine = new BlockPoolBatchEngine(backend, tokenizer);
   const store = new AgentCacheStore(engine, backend, safetensorsBlobCodec, persistence, { quantization: quantizationArg(args.quantization) });
   await store.refreshCold();

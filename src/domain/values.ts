@@ -46,6 +46,20 @@ export function validateAgentId(agentId: unknown): string {
   return agentId;
 }
 
+/** A fingerprint names a storage scope (a folder, a database): no dots first, no separators. */
+const FINGERPRINT = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
+
+export function validateFingerprint(fingerprint: unknown): string {
+  if (typeof fingerprint !== 'string' || !FINGERPRINT.test(fingerprint)) {
+    throw new InvalidRequestError('model fingerprint must be 1-128 characters of [A-Za-z0-9_.-], not starting with a dot', { fingerprint });
+  }
+  return fingerprint;
+}
+
+export function isFingerprint(name: string): boolean {
+  return FINGERPRINT.test(name);
+}
+
 export function validateTokenIds(tokenIds: unknown, vocabSize: number): readonly number[] {
   if (!Array.isArray(tokenIds) && !ArrayBuffer.isView(tokenIds)) {
     throw new InvalidRequestError('tokenIds must be an array of integers');

@@ -127,6 +127,12 @@ export interface CachePersistencePort {
   exists(agentId: string): Promise<boolean>;
   delete(agentId: string): Promise<boolean>;
   listCachedAgents(): Promise<CachedAgentRecord[]>;
+  /**
+   * Blobs are keyed by agent and model fingerprint: an instance is scoped to one model, and
+   * these reach the others (list every model's agents; scope to another model to delete them).
+   */
+  listAllCachedAgents?(): Promise<CachedAgentRecord[]>;
+  forModel?(modelFingerprint: string): Promise<CachePersistencePort>;
 }
 
 /** Where a cache was found, and how much of the request it covers. */

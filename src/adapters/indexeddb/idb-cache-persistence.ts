@@ -7,6 +7,14 @@
  * A blob and its record are written and deleted in one readwrite transaction over both stores,
  * so a crash or a closed tab leaves the old pair or the new pair, never a torn pair.
  *
+ * Scopes. Blobs are keyed by agent and model: an instance opened with `modelFingerprint` uses
+ * its own database, `<name>:<fingerprint>`, so agents of two models live side by side. Opening a
+ * scope moves that model's blobs out of the unscoped database (the older layout): copy first,
+ * then delete, so a crash in between leaves a duplicate, never a loss. `forModel` and
+ * `listAllCachedAgents` reach the other models' scopes.
+ *
+ * Durability. Writes use `durability: 'strict'`: a checkpoint that resolved is on disk.
+ *
  * The factory is injectable (tests pass fake-indexeddb's IDBFactory; a worker may pass its own);
  * we open through it and let idb's `wrap` add promises, because idb's `openDB` always uses the
  * global `indexedDB`.
@@ -20,7 +28,7 @@ import {
   SemanticError,
   type ErrorDetails,
 } from '../../domain/errors.ts';
-import { validateAgentId, validateCacheRecord } from '../../domain/values.ts';
+import { isFingerprint, validateAgentId, validateCacheRecord, validateFingerprint } from '../../domain/values.ts';
 import type { CachePersistencePort, CachedAgentRecord } from '../../ports/outbound.ts';
 
 export const DEFAULT_IDB_NAME = 'semantic-kv';
@@ -51,13 +59,21 @@ export interface IdbCachePersistenceOptions {
   readonly name?: string;
   /** The IndexedDB factory; default the global `indexedDB`. */
   readonly indexedDB?: IDBFactory;
+  /** The model whose blobs this instance holds; omitted: the unscoped database (older layout). */
+  readonly modelFingerprint?: string;
 }
 
 export class IdbCachePersistence implements CachePersistencePort {
   readonly name: string;
   private readonly db: Db;
 
-  private constructor(db: Db, name: string) {
+  private constructor(
+    db: Db,
+    name: string,
+    private readonly base: string,
+    private readonly factory: IDBFactory,
+    readonly modelFingerprint: string | null,
+  ) {
     this.db = db;
     this.name = name;
   }
@@ -69,11 +85,70 @@ export class IdbCachePersistence implements CachePersistencePort {
     if (factory === undefined) {
       throw new InternalError('IndexedDB is not available in this environment', { reason: 'no-indexeddb' });
     }
-    return new IdbCachePersistence(await openDatabase(factory, name), name);
+    const fp = options.modelFingerprint === undefined ? null : validateFingerprint(options.modelFingerprint);
+    const scoped = fp === null ? name : `${name}:${fp}`;
+    const persistence = new IdbCachePersistence(await openDatabase(factory, scoped), scoped, name, factory, fp);
+    await persistence.adoptLegacy();
+    return persistence;
+  }
+
+  /** The same storage scoped to another model (to list or delete its blobs). Close it after use. */
+  forModel(modelFingerprint: string): Promise<IdbCachePersistence> {
+    return IdbCachePersistence.open({ name: this.base, indexedDB: this.factory, modelFingerprint });
+  }
+
+  /** Every stored agent of every model: the unscoped database and each model's. */
+  async listAllCachedAgents(): Promise<CachedAgentRecord[]> {
+    const names = await this.databaseNames();
+    const all: CachedAgentRecord[] = [];
+    for (const dbName of names) {
+      if (dbName === this.name) {
+        all.push(...(await this.listCachedAgents()));
+        continue;
+      }
+      const fp = dbName === this.base ? undefined : dbName.slice(this.base.length + 1);
+      const other = await IdbCachePersistence.open({ name: this.base, indexedDB: this.factory, ...(fp ? { modelFingerprint: fp } : {}) });
+      try {
+        all.push(...(await other.listCachedAgents()));
+      } finally {
+        other.close();
+      }
+    }
+    return all;
+  }
+
+  /** Names of this family's databases that exist (opening one that does not would create it). */
+  private async databaseNames(): Promise<string[]> {
+    const listed = typeof this.factory.databases === 'function' ? await this.factory.databases() : [];
+    const names = listed.map((d) => d.name ?? '').filter((n) => n === this.base || (n.startsWith(`${this.base}:`) && isFingerprint(n.slice(this.base.length + 1))));
+    return names.includes(this.name) ? names : [...names, this.name];
+  }
+
+  /** Move this model's blobs out of the unscoped database: copy, then delete. */
+  private async adoptLegacy(): Promise<void> {
+    if (this.modelFingerprint === null || !(await this.databaseNames()).includes(this.base)) return;
+    const legacy = await IdbCachePersistence.open({ name: this.base, indexedDB: this.factory });
+    try {
+      for (const record of await legacy.listCachedAgents()) {
+        if (record.modelFingerprint !== this.modelFingerprint) continue;
+        const bytes = await legacy.load(record.agentId);
+        if (bytes !== null && !(await this.exists(record.agentId))) await this.save(record.agentId, bytes, record);
+        await legacy.delete(record.agentId);
+      }
+    } finally {
+      legacy.close();
+    }
   }
 
   async save(agentId: string, blob: Uint8Array, record: Omit<CachedAgentRecord, 'tier' | 'bytes'>): Promise<void> {
     const id = validateAgentId(agentId);
+    if (this.modelFingerprint !== null && record.modelFingerprint !== this.modelFingerprint) {
+      throw new InvalidRequestError(`a blob of model ${record.modelFingerprint} cannot be saved in the scope of model ${this.modelFingerprint}`, {
+        agentId: id,
+        modelFingerprint: record.modelFingerprint,
+        scope: this.modelFingerprint,
+      });
+    }
     const stored = toStoredAgent(id, blob.byteLength, record);
     const value: StoredBlob = { agentId: id, bytes: ownBuffer(blob) };
     await this.transact({ agentId: id, bytes: blob.byteLength }, async (tx, track) => {
@@ -137,7 +212,7 @@ export class IdbCachePersistence implements CachePersistencePort {
   private async transact<T>(details: { agentId: string; bytes: number }, body: (tx: WriteTx, track: Track) => Promise<T>): Promise<T> {
     let tx: WriteTx;
     try {
-      tx = this.db.transaction([BLOBS, AGENTS], 'readwrite');
+      tx = this.db.transaction([BLOBS, AGENTS], 'readwrite', { durability: 'strict' });
     } catch (error) {
       throw toPersistenceError([error], details);
     }

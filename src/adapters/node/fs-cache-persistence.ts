@@ -3,6 +3,12 @@
  * IndexedDB) and `<agentId>.json` (its CachedAgentRecord). Agent ids are validated, so they are
  * safe file names.
  *
+ * Scopes. Blobs are keyed by agent and model: an instance opened with `modelFingerprint` keeps
+ * its files in `<dir>/<fingerprint>/`, so agents of two models live side by side and a model
+ * switch never overwrites the other model's memory. `forModel` gives the same folder scoped to
+ * another model (to list or delete its blobs); `listAllCachedAgents` spans every scope. Opening
+ * a scope moves legacy blobs of that model from the root (older layout) into it, blob first.
+ *
  * Crash safety. Every file is written to `<file>.tmp-<random>`, flushed, then renamed over its
  * target (rename is atomic on POSIX). The blob is the source of truth and is renamed first;
  * the record is renamed after it. The record carries the identity (size, mtime in ns, inode) of
@@ -22,7 +28,7 @@ import {
   QuotaExceededError,
   SemanticError,
 } from '../../domain/errors.ts';
-import { validateAgentId, validateCacheRecord } from '../../domain/values.ts';
+import { isFingerprint, validateAgentId, validateCacheRecord, validateFingerprint } from '../../domain/values.ts';
 import type { CachePersistencePort, CachedAgentRecord } from '../../ports/outbound.ts';
 import { readAgentBlobMeta } from '../safetensors/agent-blob.ts';
 
@@ -36,6 +42,8 @@ const DEFAULT_STALE_TEMP_MS = 60_000;
 
 export interface FsCachePersistenceOptions {
   readonly dir: string;
+  /** The model whose blobs this instance holds; omitted: the root folder (older layout). */
+  readonly modelFingerprint?: string;
   /**
    * `cleanup` removes temp files older than this. Another process may be writing into the same
    * folder, so a fresh temp file may be a save in progress. Default 60 s.
@@ -62,7 +70,10 @@ interface RecordFile {
 type SaveRecord = Omit<CachedAgentRecord, 'tier' | 'bytes'>;
 
 export class FsCachePersistence implements CachePersistencePort {
+  /** The folder this instance's files live in (the scope's, under `root`). */
   readonly dir: string;
+  readonly root: string;
+  readonly modelFingerprint: string | null;
   private readonly staleTempMs: number;
   /** Saves and deletes of one agent run one after another, so their renames never interleave. */
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -70,7 +81,9 @@ export class FsCachePersistence implements CachePersistencePort {
   private readonly inFlight = new Set<string>();
 
   constructor(options: FsCachePersistenceOptions) {
-    this.dir = resolve(options.dir);
+    this.root = resolve(options.dir);
+    this.modelFingerprint = options.modelFingerprint === undefined ? null : validateFingerprint(options.modelFingerprint);
+    this.dir = this.modelFingerprint === null ? this.root : join(this.root, this.modelFingerprint);
     this.staleTempMs = options.staleTempMs ?? DEFAULT_STALE_TEMP_MS;
   }
 
@@ -81,12 +94,50 @@ export class FsCachePersistence implements CachePersistencePort {
       throw fsError(error, 'create the cache folder', undefined, 0);
     });
     await persistence.cleanup();
+    await persistence.adoptLegacy();
     return persistence;
+  }
+
+  /** The same folder, scoped to another model (list or delete that model's blobs). */
+  async forModel(modelFingerprint: string): Promise<FsCachePersistence> {
+    return this.scope(modelFingerprint);
+  }
+
+  private scope(modelFingerprint: string): FsCachePersistence {
+    return new FsCachePersistence({ dir: this.root, modelFingerprint, staleTempMs: this.staleTempMs });
+  }
+
+  /** Every stored agent of every model: the root (older layout) and each model's folder. */
+  async listAllCachedAgents(): Promise<CachedAgentRecord[]> {
+    const root = this.modelFingerprint === null ? this : new FsCachePersistence({ dir: this.root });
+    const scopes = (await readdir(this.root, { withFileTypes: true }).catch(() => []))
+      .filter((e) => e.isDirectory() && isFingerprint(e.name))
+      .map((e) => this.scope(e.name));
+    const lists = await Promise.all([root, ...scopes].map((p) => p.listCachedAgents()));
+    return lists.flat();
+  }
+
+  /**
+   * Blobs of this model still at the root (written before scopes existed) move into the scope:
+   * the blob is renamed first, then its record; a crash between leaves an orphan root record,
+   * which `cleanup` removes.
+   */
+  private async adoptLegacy(): Promise<void> {
+    if (this.modelFingerprint === null) return;
+    const legacy = new FsCachePersistence({ dir: this.root });
+    for (const record of await legacy.listCachedAgents()) {
+      if (record.modelFingerprint !== this.modelFingerprint || (await this.exists(record.agentId))) continue;
+      await mkdir(this.dir, { recursive: true });
+      await rename(legacy.blobPath(record.agentId), this.blobPath(record.agentId)).catch(() => undefined);
+      await rename(legacy.recordPath(record.agentId), this.recordPath(record.agentId)).catch(() => undefined);
+    }
+    await syncDir(this.dir);
   }
 
   async save(agentId: string, blob: Uint8Array, record: SaveRecord): Promise<void> {
     const id = validateAgentId(agentId);
     checkRecord(id, record);
+    checkScope(this.modelFingerprint, record);
     await this.exclusive(id, () => this.writePair(id, blob, record));
   }
 
@@ -155,11 +206,11 @@ export class FsCachePersistence implements CachePersistencePort {
     if (info !== null && Date.now() - info.mtimeMs >= this.staleTempMs) await rm(path, { force: true });
   }
 
-  private blobPath(id: string): string {
+  protected blobPath(id: string): string {
     return join(this.dir, `${id}${BLOB_EXT}`);
   }
 
-  private recordPath(id: string): string {
+  protected recordPath(id: string): string {
     return join(this.dir, `${id}${RECORD_EXT}`);
   }
 
@@ -178,6 +229,9 @@ export class FsCachePersistence implements CachePersistencePort {
    * so it is not reported as a failed save.
    */
   private async writePair(id: string, blob: Uint8Array, record: SaveRecord): Promise<void> {
+    await mkdir(this.dir, { recursive: true }).catch((error: unknown) => {
+      throw fsError(error, 'create the cache folder', id, blob.byteLength);
+    });
     const blobTemp = tempPath(this.blobPath(id));
     const recordTemp = tempPath(this.recordPath(id));
     this.inFlight.add(blobTemp).add(recordTemp);
@@ -259,6 +313,17 @@ export class FsCachePersistence implements CachePersistencePort {
 
 function checkRecord(agentId: string, record: SaveRecord): void {
   validateCacheRecord(agentId, record);
+}
+
+/** A scoped instance holds one model's blobs only. */
+export function checkScope(scope: string | null, record: SaveRecord): void {
+  if (scope !== null && record.modelFingerprint !== scope) {
+    throw new InvalidRequestError(`a blob of model ${record.modelFingerprint} cannot be saved in the scope of model ${scope}`, {
+      agentId: record.agentId,
+      modelFingerprint: record.modelFingerprint,
+      scope,
+    });
+  }
 }
 
 function pickRecord(record: SaveRecord): Pick<RecordFile, 'modelFingerprint' | 'tokenCount' | 'lastUsed'> {
