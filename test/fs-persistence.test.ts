@@ -199,5 +199,28 @@ describe('FsCachePersistence', () => {
     expect(await p.load('a')).toBeNull();
     expect(await p.delete('a')).toBe(false);
   });
+
+  it('keys blobs by agent and model: two models\' agents live side by side; legacy root blobs are adopted', async () => {
+    const legacy = await FsCachePersistence.open({ dir });
+    const old = blobFor('a', 2);
+    await legacy.save('a', old, record('a', 1));
+    const one = await FsCachePersistence.open({ dir, modelFingerprint: 'fp-1' });
+    // The legacy blob of model fp-1 moved into its scope.
+    expect(await one.load('a')).toEqual(old);
+    expect(await legacy.load('a')).toBeNull();
+    const two = await one.forModel('fp-2');
+    const other = Uint8Array.of(1, 2, 3);
+    await two.save('a', other, { ...record('a', 2), modelFingerprint: 'fp-2' });
+    expect(await one.load('a')).toEqual(old);
+    expect(await two.load('a')).toEqual(other);
+    expect((await one.listCachedAgents()).map((r) => r.modelFingerprint)).toEqual(['fp-1']);
+    const all = (await one.listAllCachedAgents()).map((r) => `${r.agentId}@${r.modelFingerprint}`).sort();
+    expect(all).toEqual(['a@fp-1', 'a@fp-2']);
+    // A scope refuses another model's blob; deleting in one scope leaves the other.
+    await expect(one.save('a', other, { ...record('a', 3), modelFingerprint: 'fp-2' })).rejects.toBeInstanceOf(InvalidRequestError);
+    expect(await two.delete('a')).toBe(true);
+    expect(await one.load('a')).toEqual(old);
+    await expect(FsCachePersistence.open({ dir, modelFingerprint: '../up' })).rejects.toBeInstanceOf(InvalidRequestError);
+  });
 });
 

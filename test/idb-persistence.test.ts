@@ -270,4 +270,26 @@ describe('IdbCachePersistence schema', () => {
     vi.stubGlobal('indexedDB', undefined);
     await expect(IdbCachePersistence.open()).rejects.toBeInstanceOf(InternalError);
   });
+
+  it('keys blobs by agent and model: one database per model, legacy rows adopted, every model listed', async () => {
+    const factory = new IDBFactory();
+    const legacy = await openFresh(factory);
+    await legacy.save('a', bytesOf(1), record('a', 1));
+    await legacy.save('b', bytesOf(2), { ...record('b', 1), modelFingerprint: 'fp-9' });
+    legacy.close();
+    const one = await IdbCachePersistence.open({ indexedDB: factory, modelFingerprint: 'fp-1' });
+    opened.push(one);
+    expect(one.name).toBe(`${DEFAULT_IDB_NAME}:fp-1`);
+    expect(await one.load('a')).toEqual(bytesOf(1));
+    const two = await one.forModel('fp-2');
+    opened.push(two);
+    await two.save('a', bytesOf(7, 7), { ...record('a', 2), modelFingerprint: 'fp-2' });
+    expect(await one.load('a')).toEqual(bytesOf(1));
+    expect(await two.load('a')).toEqual(bytesOf(7, 7));
+    await expect(one.save('a', bytesOf(3), { ...record('a', 3), modelFingerprint: 'fp-2' })).rejects.toBeInstanceOf(InvalidRequestError);
+    const all = (await one.listAllCachedAgents()).map((r) => `${r.agentId}@${r.modelFingerprint}`).sort();
+    // fp-1's row left the unscoped database; fp-9's stays there until fp-9 is opened.
+    expect(all).toEqual(['a@fp-1', 'a@fp-2', 'b@fp-9']);
+  });
 });
+

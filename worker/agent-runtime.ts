@@ -23,7 +23,8 @@ export class AgentRuntime {
   ) {}
 
   static async create(backend: WebGpuBackend, tokenizer: TokenizerPort, options: CacheOptions = {}): Promise<AgentRuntime> {
-    const persistence = await IdbCachePersistence.open({ name: options.dbName });
+    // Scoped to the model: agents of another model keep their own blobs (see listStored).
+    const persistence = await IdbCachePersistence.open({ name: options.dbName, modelFingerprint: backend.extractModelSpec().fingerprint });
     const engine = new BlockPoolBatchEngine(backend, tokenizer);
     const store = new AgentCacheStore(engine, backend, safetensorsBlobCodec, persistence as CachePersistencePort, {
       hotBudgetBytes: options.hotBudgetBytes,
@@ -58,8 +59,9 @@ export class AgentRuntime {
     };
   }
 
+  /** Stored agents of every model; `modelFingerprint` tells which are this model's. */
   async listStored(): Promise<StoredAgent[]> {
-    return (await this.persistence.listCachedAgents()).map((r) => ({ agentId: r.agentId, modelFingerprint: r.modelFingerprint, tokenCount: r.tokenCount, bytes: r.bytes }));
+    return (await this.store.listStoredAll()).map((r) => ({ agentId: r.agentId, modelFingerprint: r.modelFingerprint, tokenCount: r.tokenCount, bytes: r.bytes }));
   }
 
   /** A valid blob of `tokens` random KV rows, saved without awaiting: the write is in flight on return. */

@@ -60,6 +60,9 @@ type AgentMethods =
   | 'deleteAgent'
   | 'persistAll'
   | 'listStoredAgents'
+  | 'deleteStoredAgent'
+  | 'unsavedAgents'
+  | 'storageEstimate'
   | 'exportAgent'
   | 'importAgent'
   | 'debugStartLargeSave';
@@ -156,6 +159,18 @@ const agentApi: Pick<RuntimeApi, AgentMethods> = {
   },
   async listStoredAgents() {
     return requireModel().agents.listStored();
+  },
+  async deleteStoredAgent(agentId, modelFingerprint) {
+    return requireModel().agents.store.deleteStored(agentId, modelFingerprint);
+  },
+  async unsavedAgents() {
+    return [...requireModel().agents.store.unsavedAgents()].map(([agentId, e]) => ({ agentId, error: { name: e.name, code: e.code, message: e.message } }));
+  },
+  async storageEstimate() {
+    const storage = (globalThis.navigator as Navigator | undefined)?.storage;
+    if (!storage?.estimate) return null;
+    const { usage = 0, quota = 0 } = await storage.estimate();
+    return { usage, quota };
   },
   async exportAgent(agentId) {
     const bytes = await requireModel().agents.store.exportAgent(agentId);

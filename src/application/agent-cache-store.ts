@@ -120,6 +120,24 @@ export class AgentCacheStore implements CacheStorePort {
     for (const [id, entry] of this.unsaved) this.spill(id, entry);
   }
 
+  /** Every stored agent of every model (this model's and others', e.g. after a model switch). */
+  async listStoredAll(): Promise<CachedAgentRecord[]> {
+    if (!this.persistence) return [];
+    return this.persistence.listAllCachedAgents ? this.persistence.listAllCachedAgents() : this.persistence.listCachedAgents();
+  }
+
+  /** Delete a stored blob of any model; this model's agents are deleted from every tier. */
+  async deleteStored(agentId: string, modelFingerprint: string): Promise<boolean> {
+    if (modelFingerprint === this.spec.fingerprint) return this.delete(agentId);
+    const other = await this.persistence?.forModel?.(modelFingerprint);
+    if (!other) return false;
+    try {
+      return await other.delete(agentId);
+    } finally {
+      other.close?.();
+    }
+  }
+
   /** Let the store delete this agent's cold blob when storage is full (a scratch agent). */
   setExpendable(agentId: string, expendable: boolean): void {
     if (expendable) this.expendable.add(agentId);

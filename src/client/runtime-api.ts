@@ -87,7 +87,14 @@ export interface RuntimeApi {
   deleteAgent(agentId: string): Promise<boolean>;
   /** Write everything to IndexedDB and wait for it (pagehide, shutdown). */
   persistAll(): Promise<void>;
+  /** Stored agents of every model (blobs are keyed by agent and model fingerprint). */
   listStoredAgents(): Promise<StoredAgent[]>;
+  /** Delete a stored agent of any model (e.g. memory of a model no longer used). */
+  deleteStoredAgent(agentId: string, modelFingerprint: string): Promise<boolean>;
+  /** Agents whose latest memory storage refused (quota): held in memory, flagged unsaved. */
+  unsavedAgents(): Promise<Array<{ agentId: string; error: { name: string; code: string; message: string } }>>;
+  /** `navigator.storage.estimate()` as the worker sees it; null where unsupported. */
+  storageEstimate(): Promise<{ usage: number; quota: number } | null>;
   /** The agent's memory as a .safetensors file. */
   exportAgent(agentId: string): Promise<Uint8Array | null>;
   importAgent(bytes: Uint8Array, agentId?: string): Promise<string>;

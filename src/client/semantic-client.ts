@@ -73,6 +73,32 @@ export class SemanticClient {
     return this.remote.listStoredAgents();
   }
 
+  deleteStoredAgent(agentId: string, modelFingerprint: string): Promise<boolean> {
+    return this.remote.deleteStoredAgent(agentId, modelFingerprint);
+  }
+
+  unsavedAgents(): ReturnType<RuntimeApi['unsavedAgents']> {
+    return this.remote.unsavedAgents();
+  }
+
+  storageEstimate(): Promise<{ usage: number; quota: number } | null> {
+    return this.remote.storageEstimate();
+  }
+
+  /**
+   * Ask the browser to keep this origin's storage under pressure (`navigator.storage.persist()`,
+   * a page-only API). Resolves with the answer: false where refused or unsupported. The
+   * answer is also kept in `persistenceGranted`.
+   */
+  async requestPersistentStorage(): Promise<boolean> {
+    const storage = (globalThis.navigator as Navigator | undefined)?.storage;
+    this.persistenceGranted = storage?.persist ? await storage.persist().catch(() => false) : false;
+    return this.persistenceGranted;
+  }
+
+  /** The last answer of requestPersistentStorage (null before it was asked). */
+  persistenceGranted: boolean | null = null;
+
   /** The agent's memory as a .safetensors file (e.g. for a download link). */
   exportAgent(agentId: string): Promise<Uint8Array | null> {
     return this.remote.exportAgent(agentId);

@@ -133,6 +133,8 @@ export interface CachePersistencePort {
    */
   listAllCachedAgents?(): Promise<CachedAgentRecord[]>;
   forModel?(modelFingerprint: string): Promise<CachePersistencePort>;
+  /** Release what the instance holds open (a database connection). */
+  close?(): void;
 }
 
 /** Where a cache was found, and how much of the request it covers. */
