@@ -184,9 +184,12 @@ export class AgentCacheStore implements CacheStorePort {
   }
 
   async delete(agentId: string): Promise<boolean> {
+    const hot = this.engine.dropAgent(agentId);
+    // A demotion or checkpoint of this agent may be in flight: let it land first, or it would
+    // bring the deleted agent back into the warm or cold tier afterwards.
+    await this.idle();
     const unsaved = this.unsaved.delete(agentId);
     this.expendable.delete(agentId);
-    const hot = this.engine.dropAgent(agentId);
     const warm = this.warm.delete(agentId) !== undefined;
     this.writes?.cancel(agentId);
     await this.writes?.flush();
