@@ -73,8 +73,8 @@ export class AgentCacheStore implements CacheStorePort {
   private readonly expendable = new Set<string>();
 
   constructor(
-    private readonly engine: BlockPoolBatchEngine,
-    private readonly backend: ModelBackendPort,
+    private engine: BlockPoolBatchEngine,
+    private backend: ModelBackendPort,
     private readonly codec: KvBlobCodecPort,
     private readonly persistence: CachePersistencePort | null,
     options: CacheStoreOptions = {},
@@ -87,6 +87,26 @@ export class AgentCacheStore implements CacheStorePort {
     const policy = { canEvict: (r: CachedAgentRecord) => this.canEvictCold(r), evicted: (r: CachedAgentRecord) => this.coldIds.delete(r.agentId) };
     this.writes = persistence ? new WriteBehind(persistence, (id, w, err) => this.settled(id, w, err), policy) : null;
     this.persistOnFinish = options.persistOnFinish === true;
+    this.attach(engine);
+  }
+
+  /**
+   * After a lost device: serve a new engine and backend (the same model on a new device). The
+   * hot tier died with the device; warm blobs, unsaved bytes, queued writes and cold storage
+   * carry over, so agents restore from them. In-flight reads of the old device are dropped.
+   */
+  rebind(engine: BlockPoolBatchEngine, backend: ModelBackendPort): void {
+    if (backend.extractModelSpec().fingerprint !== this.spec.fingerprint) {
+      throw new ModelMismatchError('rebind needs the same model', { expected: this.spec.fingerprint, actual: backend.extractModelSpec().fingerprint });
+    }
+    this.engine = engine;
+    this.backend = backend;
+    this.inflight.clear();
+    this.preempted.clear();
+    this.attach(engine);
+  }
+
+  private attach(engine: BlockPoolBatchEngine): void {
     engine.setCacheHooks({
       onAgentEvict: (blocks) => this.demote(blocks),
       prepareAgent: (agentId, tokens) => this.prepare(agentId, tokens),
