@@ -1,43 +1,70 @@
 import { errorFromPlain, errorToPlain, InternalError } from '../src/domain/errors.ts';
 import { validateAgentId } from '../src/domain/values.ts';
-import { AgentCacheStore } from '../src/application/agent-cache-store.ts';
-import { BlockPoolBatchEngine } from '../src/application/block-pool-batch-engine.ts';
-import { generateTimed } from '../src/application/engine/timed-generation.ts';
-import type { CachePersistencePort, TokenizerPort } from '../src/ports/outbound.ts';
+import type { AgentCacheStore } from '../src/application/agent-cache-store.ts';
+import type { BlockPoolBatchEngine } from '../src/application/block-pool-batch-engine.ts';
+import { RecoveringRuntime, type BackendFactory, type DeviceBackend } from '../src/application/recovering-runtime.ts';
+import type { TokenizerPort } from '../src/ports/outbound.ts';
 import type { AgentReply, CacheOptions, StoredAgent } from '../src/client/runtime-api.ts';
 import { IdbCachePersistence } from '../src/adapters/indexeddb/idb-cache-persistence.ts';
 import { safetensorsBlobCodec } from '../src/adapters/safetensors/blob-codec.ts';
-import type { WebGpuBackend } from '../src/adapters/webgpu/webgpu-backend.ts';
+import { WebGpuBackend } from '../src/adapters/webgpu/webgpu-backend.ts';
 
 /**
  * The agent side of the worker: the batch engine and the tiered cache store over IndexedDB,
  * for one loaded model. Every finished turn is checkpointed to IndexedDB in the background, so
- * a reload or a closed tab resumes from the last completed turn.
+ * a reload or a closed tab resumes from the last completed turn. A lost GPU device is survived:
+ * requests in flight fail with DeviceLostError, the model is loaded on a new device, and agents
+ * resume from their warm and cold memory (RecoveringRuntime).
  */
 export class AgentRuntime {
   private constructor(
-    readonly engine: BlockPoolBatchEngine,
-    readonly store: AgentCacheStore,
+    private readonly runtime: RecoveringRuntime,
     readonly persistence: IdbCachePersistence,
-    private readonly backend: WebGpuBackend,
   ) {}
 
-  static async create(backend: WebGpuBackend, tokenizer: TokenizerPort, options: CacheOptions = {}): Promise<AgentRuntime> {
+  /** `first` is the model already loaded on a device; `reload` loads it again on a new device. */
+  static async create(first: DeviceBackend, reload: BackendFactory, tokenizer: TokenizerPort, options: CacheOptions = {}): Promise<AgentRuntime> {
     // Scoped to the model: agents of another model keep their own blobs (see listStored).
-    const persistence = await IdbCachePersistence.open({ name: options.dbName, modelFingerprint: backend.extractModelSpec().fingerprint });
-    const engine = new BlockPoolBatchEngine(backend, tokenizer);
-    const store = new AgentCacheStore(engine, backend, safetensorsBlobCodec, persistence as CachePersistencePort, {
-      hotBudgetBytes: options.hotBudgetBytes,
-      warmBudgetBytes: options.warmBudgetBytes,
-      quantization: options.quantization,
-      persistOnFinish: true,
+    const persistence = await IdbCachePersistence.open({ name: options.dbName, modelFingerprint: first.backend.extractModelSpec().fingerprint });
+    let initial: DeviceBackend | null = first;
+    const factory: BackendFactory = async () => {
+      const given = initial;
+      initial = null;
+      return given ?? reload();
+    };
+    const runtime = await RecoveringRuntime.start(factory, tokenizer, safetensorsBlobCodec, persistence, {
+      store: { hotBudgetBytes: options.hotBudgetBytes, warmBudgetBytes: options.warmBudgetBytes, quantization: options.quantization, persistOnFinish: true },
     });
-    await store.refreshCold();
-    return new AgentRuntime(engine, store, persistence, backend);
+    return new AgentRuntime(runtime, persistence);
+  }
+
+  get engine(): BlockPoolBatchEngine {
+    return this.runtime.engine;
+  }
+
+  get store(): AgentCacheStore {
+    return this.runtime.store;
+  }
+
+  /** The backend on the current device (a new one after a device loss). */
+  get backend(): WebGpuBackend {
+    const backend = this.runtime.backend;
+    if (!(backend instanceof WebGpuBackend)) throw new InternalError('the agent runtime runs on the WebGPU backend');
+    return backend;
+  }
+
+  /** Device losses survived so far. */
+  get recoveries(): number {
+    return this.runtime.recoveries;
+  }
+
+  /** Settles once no device recovery is running. */
+  ready(): Promise<void> {
+    return this.runtime.ready();
   }
 
   async generate(agentId: string, promptIds: readonly number[], maxTokens: number, onToken?: (id: number, text: string) => Promise<void> | void): Promise<AgentReply> {
-    const run = await generateTimed(this.engine, { agentId, promptIds, maxTokens }, {
+    const run = await this.runtime.generate({ agentId, promptIds, maxTokens }, {
       onToken: (d) => void onToken?.(d.tokenId, d.text),
     });
     // A failed turn is an error on the page, with its class, name and code, never a silent reply.

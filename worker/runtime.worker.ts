@@ -10,7 +10,7 @@ import { InvalidRequestError, ModelNotFoundError } from '../src/domain/errors.ts
 import { validateTokenIds } from '../src/domain/values.ts';
 import type { LoadProgress, ModelDescriptor } from '../src/ports/inbound.ts';
 import type { ChatMessage } from '../src/ports/outbound.ts';
-import type { BlockPool } from '../src/domain/block-pool.ts';
+import type { DeviceBackend } from '../src/application/recovering-runtime.ts';
 import { validateSampling } from '../src/domain/sampling.ts';
 import { generateBatch } from '../src/application/batch-generate.ts';
 import { FetchModelSource } from '../src/adapters/http/fetch-model-source.ts';
@@ -22,21 +22,32 @@ installErrorTransfer();
 
 interface Loaded {
   readonly descriptor: ModelDescriptor;
-  readonly backend: WebGpuBackend;
-  readonly pool: BlockPool;
   readonly tokenizer: HfTokenizer;
+  /** The engine, store and backend; the backend and pool change after a device loss. */
   readonly agents: AgentRuntime;
 }
 
 let current: Loaded | null = null;
 let gpuContext: Promise<GpuContext> | null = null;
 
-function gpu(): Promise<GpuContext> {
-  gpuContext ??= createGpuContext().catch((e: unknown) => {
+/** The GPU context, made once; a lost one is replaced on the next call. */
+async function gpu(): Promise<GpuContext> {
+  const cached = gpuContext ? await gpuContext.catch(() => null) : null;
+  if (cached && !cached.isLost()) return cached;
+  gpuContext = createGpuContext().catch((e: unknown) => {
     gpuContext = null;
     throw e;
   });
   return gpuContext;
+}
+
+/** The model on the current device, warmed up, with the device's loss promise. */
+async function loadOnDevice(descriptor: ModelDescriptor, files: FetchModelSource): Promise<DeviceBackend> {
+  const context = await gpu();
+  // The backend reads config.json first, so a missing model is a ModelNotFoundError.
+  const backend = await WebGpuBackend.load(context, files, { modelId: descriptor.id });
+  await backend.warmup();
+  return { backend, lost: context.lost };
 }
 
 function requireModel(): Loaded {
@@ -47,7 +58,7 @@ function requireModel(): Loaded {
 function promptIds(loaded: Loaded, prompt: PromptInput): number[] {
   const given = [prompt.text, prompt.chat, prompt.ids].filter((p) => p !== undefined).length;
   if (given !== 1) throw new InvalidRequestError('give exactly one of text, chat or ids');
-  if (prompt.ids) return [...validateTokenIds(prompt.ids, loaded.backend.vocabSize)];
+  if (prompt.ids) return [...validateTokenIds(prompt.ids, loaded.agents.backend.vocabSize)];
   if (prompt.chat) return loaded.tokenizer.applyChatTemplate(prompt.chat);
   return loaded.tokenizer.encode(prompt.text ?? '');
 }
@@ -65,7 +76,9 @@ type AgentMethods =
   | 'storageEstimate'
   | 'exportAgent'
   | 'importAgent'
-  | 'debugStartLargeSave';
+  | 'debugStartLargeSave'
+  | 'debugLoseDevice'
+  | 'deviceRecoveries';
 
 const api: Omit<RuntimeApi, AgentMethods> = {
   async gpuInfo(): Promise<GpuInfo> {
@@ -76,24 +89,21 @@ const api: Omit<RuntimeApi, AgentMethods> = {
 
   async loadModel(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo> {
     const files = new FetchModelSource(descriptor.source, { onProgress });
-    const context = await gpu();
-    // The backend reads config.json first, so a missing model is a ModelNotFoundError.
-    const backend = await WebGpuBackend.load(context, files, { modelId: descriptor.id });
-    await backend.warmup();
+    const first = await loadOnDevice(descriptor, files);
     const tokenizer = await HfTokenizer.fromFiles(files).catch((e: unknown) => {
-      backend.dispose();
+      first.backend.dispose();
       throw e;
     });
-    const agents = await AgentRuntime.create(backend, tokenizer, cache);
+    // After a device loss the runtime loads the model again on a new device (files are cached).
+    const reload = (): Promise<DeviceBackend> => loadOnDevice(descriptor, new FetchModelSource(descriptor.source));
+    const agents = await AgentRuntime.create(first, reload, tokenizer, cache);
     if (current) {
       await current.agents.store.persistAll().catch(() => undefined);
       current.agents.close();
-      current.backend.dispose();
+      current.agents.backend.dispose();
     }
-    // One BlockPool for the KV memory: the one-shot path allocates from the engine's pool, so it
-    // can never overwrite an agent's cached blocks.
-    current = { descriptor, backend, pool: agents.engine.kv.pool, tokenizer, agents };
-    const c = backend.config;
+    current = { descriptor, tokenizer, agents };
+    const c = agents.backend.config;
     return {
       id: descriptor.id,
       architecture: c.architecture,
@@ -124,7 +134,10 @@ const api: Omit<RuntimeApi, AgentMethods> = {
     const sampling = validateSampling(options.sampling);
     const started = performance.now();
     const eos = options.ignoreEos ? [] : loaded.tokenizer.eosTokenIds();
-    const [result] = await generateBatch(loaded.backend, loaded.pool, [{ promptIds: ids, maxTokens, sampling, eosTokenIds: eos }], {
+    await loaded.agents.ready();
+    // One BlockPool for the KV memory: the one-shot path allocates from the engine's pool, so it
+    // can never overwrite an agent's cached blocks.
+    const [result] = await generateBatch(loaded.agents.backend, loaded.agents.engine.kv.pool, [{ promptIds: ids, maxTokens, sampling, eosTokenIds: eos }], {
       returnLogits: options.returnLogits,
     });
     if (onToken) for (const t of result.tokens) await onToken(t, loaded.tokenizer.decode([t]));
@@ -181,6 +194,16 @@ const agentApi: Pick<RuntimeApi, AgentMethods> = {
   },
   async debugStartLargeSave(agentId, tokens) {
     return requireModel().agents.startLargeSave(agentId, tokens);
+  },
+  async debugLoseDevice() {
+    const loaded = requireModel();
+    (await gpu()).device.destroy();
+    return loaded.agents.recoveries;
+  },
+  async deviceRecoveries() {
+    const loaded = requireModel();
+    await loaded.agents.ready();
+    return loaded.agents.recoveries;
   },
 };
 

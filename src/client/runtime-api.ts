@@ -100,6 +100,10 @@ export interface RuntimeApi {
   importAgent(bytes: Uint8Array, agentId?: string): Promise<string>;
   /** Test hook: start saving a synthetic `tokens`-token blob for the agent and return once the write is under way. */
   debugStartLargeSave(agentId: string, tokens: number): Promise<number>;
+  /** Test hook: destroy the GPU device now (as a driver reset would); returns recoveries so far. */
+  debugLoseDevice(): Promise<number>;
+  /** Device losses survived, once any recovery in progress has finished. */
+  deviceRecoveries(): Promise<number>;
   tokenize(text: string): Promise<number[]>;
   detokenize(ids: readonly number[]): Promise<string>;
   renderChat(messages: readonly ChatMessage[]): Promise<{ text: string; ids: number[] }>;

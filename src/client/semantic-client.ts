@@ -113,6 +113,15 @@ export class SemanticClient {
     return this.remote.debugStartLargeSave(agentId, tokens);
   }
 
+  debugLoseDevice(): Promise<number> {
+    return this.remote.debugLoseDevice();
+  }
+
+  /** Device losses the worker survived (it reloads the model on a new device and restores agents). */
+  deviceRecoveries(): Promise<number> {
+    return this.remote.deviceRecoveries();
+  }
+
   tokenize(text: string): Promise<number[]> {
     return this.remote.tokenize(text);
   }
