@@ -4,11 +4,9 @@ import { Lru } from '../domain/lru.ts';
 import { commonPrefixLength, validateAgentId, type AgentBlocks, type CacheKey } from '../domain/values.ts';
 import type { CachedAgentRecord, CacheHit, CachePersistencePort, CacheStorePort, CacheStoreStats, CacheTier, KvBlobCodecPort, KvSnapshot, ModelBackendPort } from '../ports/outbound.ts';
 import type { BlockPoolBatchEngine } from './block-pool-batch-engine.ts';
-import { RestoreCostModel, type CostEstimate } from './cache/cost-model.ts';
+import { RestoreCostModel } from './cache/cost-model.ts';
+import { RestoreLog, truncateSnapshot, type RestoreReport } from './cache/restore-log.ts';
 import { WriteBehind, type PendingWrite } from './cache/write-behind.ts';
-
-/** Restore reports kept (in order, and the latest per agent): bounded so a long session does not grow. */
-const REPORTS_KEPT = 256;
 
 export interface CacheStoreOptions {
   /** GPU bytes idle agents may keep (their KV blocks). */
@@ -31,14 +29,7 @@ interface WarmEntry {
   lastUsed: number;
 }
 
-/** What the last restore decided, for reports and tests. */
-export interface RestoreReport {
-  readonly agentId: string;
-  readonly tier: CacheTier | 'none';
-  readonly matchedTokens: number;
-  readonly estimate?: CostEstimate;
-  readonly refused?: PlainError;
-}
+export type { RestoreReport } from './cache/restore-log.ts';
 
 /**
  * Three tiers of agent memory. hot: the agent's KV blocks on the GPU (owned by the engine's
@@ -53,9 +44,9 @@ export class AgentCacheStore implements CacheStorePort {
   private readonly spec: ModelCacheSpec;
   private readonly hotBudget: number;
   readonly cost: RestoreCostModel;
-  /** The latest restore decisions, oldest first, at most REPORTS_KEPT of them. */
-  readonly reports: RestoreReport[] = [];
-  private readonly lastByAgent = new Map<string, RestoreReport>();
+  private readonly log = new RestoreLog();
+  /** The latest restore decisions, oldest first (bounded). */
+  readonly reports: readonly RestoreReport[] = this.log.reports;
   private readonly quantization: KvQuantization;
   private readonly persistOnFinish: boolean;
   /** Agents persistent storage holds for this model (refreshed after a reload). */
@@ -120,7 +111,7 @@ export class AgentCacheStore implements CacheStorePort {
 
   /** What the latest restore decided for this agent (its tier, or why a blob was refused). */
   lastReport(agentId: string): RestoreReport | undefined {
-    return this.lastByAgent.get(agentId);
+    return this.log.last(agentId);
   }
 
   /** Where an agent's cache is now. */
@@ -371,14 +362,7 @@ export class AgentCacheStore implements CacheStorePort {
   }
 
   private async restore(agentId: string, tokens: readonly number[], wholeCache: boolean): Promise<RestoreReport> {
-    const done = (r: RestoreReport): RestoreReport => {
-      this.reports.push(r);
-      if (this.reports.length > REPORTS_KEPT) this.reports.shift();
-      this.lastByAgent.delete(agentId);
-      this.lastByAgent.set(agentId, r);
-      if (this.lastByAgent.size > REPORTS_KEPT) this.lastByAgent.delete(this.lastByAgent.keys().next().value as string);
-      return r;
-    };
+    const done = (r: RestoreReport): RestoreReport => this.log.record(r);
     const hot = this.engine.kv.agentBlocks(agentId);
     if (hot) return done({ agentId, tier: 'hot', matchedTokens: commonPrefixLength(hot.tokenIds, tokens) });
     await this.idle();
@@ -405,7 +389,7 @@ export class AgentCacheStore implements CacheStorePort {
     if (!wholeCache && !estimate.restore) return done({ agentId, tier: 'none', matchedTokens: matched, estimate });
     const table = this.engine.kv.allocateFor(matched);
     if (!table) return done({ agentId, tier: 'none', matchedTokens: matched, estimate });
-    await this.backend.writeBlocks(table, truncate(decoded.snapshot, matched));
+    await this.backend.writeBlocks(table, truncateSnapshot(decoded.snapshot, matched));
     this.engine.kv.adopt(agentId, decoded.tokenIds.slice(0, matched), table);
     this.warm.delete(agentId);
     this.cost.observeRestore(source.bytes.byteLength, performance.now() - started);
@@ -429,10 +413,4 @@ export class AgentCacheStore implements CacheStorePort {
       this.engine.kv.dropAgent(agent.agentId);
     }
   }
-}
-
-function truncate(s: { tokens: number; keys: readonly Float32Array[]; values: readonly Float32Array[] }, tokens: number): typeof s {
-  if (tokens === s.tokens) return s;
-  const per = s.keys[0].length / s.tokens;
-  return { tokens, keys: s.keys.map((k) => k.subarray(0, tokens * per)), values: s.values.map((v) => v.subarray(0, tokens * per)) };
 }

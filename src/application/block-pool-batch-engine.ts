@@ -7,11 +7,9 @@ import type { GenerationEnginePort, SubmitRequest, TokenDelta } from '../ports/i
 import type { ModelBackendPort, SequenceStep, TokenizerPort } from '../ports/outbound.ts';
 import { KvManager, type AgentEvictHook } from './engine/kv-manager.ts';
 import { validateRequest } from './engine/requests.ts';
+import { RequestBook, type RequestAccounting } from './engine/request-book.ts';
 import { Sequence } from './engine/sequence.ts';
 import { TextStream } from './engine/text-stream.ts';
-
-/** Finished requests whose result and accounting stay queryable. */
-const RECENT_RESULTS = 1024;
 
 export interface EngineOptions extends Partial<SchedulePolicy> {
   /** Max sequences running at once. */
@@ -52,10 +50,7 @@ export interface EngineStats {
   readonly steps: number;
 }
 
-export interface RequestAccounting {
-  readonly prefillComputed: number;
-  readonly prefillReused: number;
-}
+export type { RequestAccounting } from './engine/request-book.ts';
 
 /**
  * Continuous batching over a paged KV pool. Requests join between any two steps; a step mixes
@@ -70,11 +65,8 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
   private readonly maxRunning: number;
   private readonly waiting: Sequence[] = [];
   private readonly running: Sequence[] = [];
-  private readonly byUid = new Map<string, Sequence>();
-  /** Finished requests, newest last, bounded: late `result`/`accounting` calls still answer. */
-  private readonly recent = new Map<string, { result: CompletedGeneration; accounting: RequestAccounting }>();
+  private readonly requests = new RequestBook();
   private readonly done: CompletedGeneration[] = [];
-  private readonly waiters = new Map<string, Array<(g: CompletedGeneration) => void>>();
   private nextUid = 0;
   private preemptions = 0;
   private resumed = 0;
@@ -108,7 +100,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     const uid = `gen-${++this.nextUid}`;
     const decode = (ids: readonly number[]): string => this.tokenizer?.decode(ids, { skipSpecialTokens: true }) ?? '';
     const seq = new Sequence(uid, v.agentId, v.promptIds, v.sampling, v.limits, new TextStream(decode, v.limits.stop), Date.now());
-    this.byUid.set(uid, seq);
+    this.requests.add(seq);
     this.waiting.push(seq);
     return uid;
   }
@@ -118,7 +110,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
   }
 
   onToken(uid: string, listener: (delta: TokenDelta) => void): () => void {
-    const seq = this.byUid.get(uid);
+    const seq = this.requests.get(uid);
     if (!seq) return () => undefined;
     seq.listeners.add(listener);
     return () => seq.listeners.delete(listener);
@@ -129,28 +121,20 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
    * rejects with InvalidRequestError for a uid the engine does not know (never hangs).
    */
   result(uid: string): Promise<CompletedGeneration> {
-    const done = this.recent.get(uid);
-    if (done) return Promise.resolve(done.result);
-    if (!this.byUid.has(uid)) return Promise.reject(new InvalidRequestError(`unknown request ${uid}`, { reason: 'unknown-request', uid }));
-    return new Promise((resolve) => {
-      const list = this.waiters.get(uid) ?? [];
-      list.push(resolve);
-      this.waiters.set(uid, list);
-    });
+    return this.requests.result(uid);
   }
 
   accounting(uid: string): RequestAccounting | undefined {
-    const s = this.byUid.get(uid);
-    return s ? { prefillComputed: s.prefillComputed, prefillReused: s.prefillReused } : this.recent.get(uid)?.accounting;
+    return this.requests.accounting(uid);
   }
 
-  /** Requests the engine tracks (running, waiting, or finished and not yet collected): for leak checks. */
+  /** Requests the engine tracks (running or waiting): for leak checks. */
   trackedRequests(): number {
-    return this.byUid.size;
+    return this.requests.size;
   }
 
   async cancel(uid: string): Promise<boolean> {
-    const seq = this.byUid.get(uid);
+    const seq = this.requests.get(uid);
     if (!seq || seq.state === 'finished') return false;
     this.finish(seq, 'cancelled');
     return true;
@@ -314,7 +298,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     const steps: Array<{ seq: Sequence; step: SequenceStep }> = [];
     const copies: BlockCopy[] = [];
     for (const item of work) {
-      const seq = this.byUid.get(item.id);
+      const seq = this.requests.get(item.id);
       if (!seq || seq.state !== 'running') continue;
       const end = seq.computed + item.tokens;
       const cow = this.secure(seq, end, new Set(steps.map((p) => p.seq)));
@@ -428,11 +412,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
       ...(error ? { error } : {}),
     };
     this.done.push(result);
-    this.byUid.delete(seq.uid);
-    this.recent.set(seq.uid, { result, accounting: { prefillComputed: seq.prefillComputed, prefillReused: seq.prefillReused } });
-    if (this.recent.size > RECENT_RESULTS) this.recent.delete(this.recent.keys().next().value as string);
-    for (const w of this.waiters.get(seq.uid) ?? []) w(result);
-    this.waiters.delete(seq.uid);
+    this.requests.settle(seq, result);
     seq.listeners.clear();
   }
 }
