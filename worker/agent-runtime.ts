@@ -3,7 +3,8 @@ import { validateAgentId } from '../src/domain/values.ts';
 import type { AgentCacheStore } from '../src/application/agent-cache-store.ts';
 import type { BlockPoolBatchEngine } from '../src/application/block-pool-batch-engine.ts';
 import { RecoveringRuntime, type BackendFactory, type DeviceBackend } from '../src/application/recovering-runtime.ts';
-import type { TokenizerPort } from '../src/ports/outbound.ts';
+import type { CachePersistencePort, TokenizerPort } from '../src/ports/outbound.ts';
+import { AgentLocks } from './agent-locks.ts';
 import type { AgentReply, CacheOptions, StoredAgent } from '../src/client/runtime-api.ts';
 import { IdbCachePersistence } from '../src/adapters/indexeddb/idb-cache-persistence.ts';
 import { safetensorsBlobCodec } from '../src/adapters/safetensors/blob-codec.ts';
@@ -20,22 +21,34 @@ export class AgentRuntime {
   private constructor(
     private readonly runtime: RecoveringRuntime,
     readonly persistence: IdbCachePersistence,
+    private readonly locks: AgentLocks,
   ) {}
 
   /** `first` is the model already loaded on a device; `reload` loads it again on a new device. */
   static async create(first: DeviceBackend, reload: BackendFactory, tokenizer: TokenizerPort, options: CacheOptions = {}): Promise<AgentRuntime> {
     // Scoped to the model: agents of another model keep their own blobs (see listStored).
     const persistence = await IdbCachePersistence.open({ name: options.dbName, modelFingerprint: first.backend.extractModelSpec().fingerprint });
+    // Other tabs announce what they stored; this tab learns its cold tier again.
+    let refresh: () => void = () => undefined;
+    const locks = new AgentLocks(persistence.name, () => refresh());
     let initial: DeviceBackend | null = first;
     const factory: BackendFactory = async () => {
       const given = initial;
       initial = null;
       return given ?? reload();
     };
-    const runtime = await RecoveringRuntime.start(factory, tokenizer, safetensorsBlobCodec, persistence, {
+    const runtime = await RecoveringRuntime.start(factory, tokenizer, safetensorsBlobCodec, announcing(persistence, locks), {
       store: { hotBudgetBytes: options.hotBudgetBytes, warmBudgetBytes: options.warmBudgetBytes, quantization: options.quantization, persistOnFinish: true },
     });
-    return new AgentRuntime(runtime, persistence);
+    refresh = () => void runtime.store.refreshCold().catch(() => undefined);
+    return new AgentRuntime(runtime, persistence, locks);
+  }
+
+  /** Delete the agent from every tier, and stop being its writer. */
+  async deleteAgent(agentId: string): Promise<boolean> {
+    const existed = await this.store.delete(agentId);
+    this.locks.release(agentId);
+    return existed;
   }
 
   get engine(): BlockPoolBatchEngine {
@@ -64,6 +77,8 @@ export class AgentRuntime {
   }
 
   async generate(agentId: string, promptIds: readonly number[], maxTokens: number, onToken?: (id: number, text: string) => Promise<void> | void): Promise<AgentReply> {
+    // One writer per agent across tabs: another tab running this agent makes this an AgentBusyError.
+    await this.locks.acquire(agentId);
     const run = await this.runtime.generate({ agentId, promptIds, maxTokens }, {
       onToken: (d) => void onToken?.(d.tokenId, d.text),
     });
@@ -106,6 +121,27 @@ export class AgentRuntime {
   }
 
   close(): void {
+    this.locks.close();
     this.persistence.close();
   }
+}
+
+/** The persistence, announcing each landed save and delete to the other tabs. */
+function announcing(p: IdbCachePersistence, locks: AgentLocks): CachePersistencePort {
+  return {
+    save: async (agentId, blob, record) => {
+      await p.save(agentId, blob, record);
+      locks.announce({ type: 'saved', agentId });
+    },
+    load: (agentId) => p.load(agentId),
+    exists: (agentId) => p.exists(agentId),
+    delete: async (agentId) => {
+      const existed = await p.delete(agentId);
+      locks.announce({ type: 'deleted', agentId });
+      return existed;
+    },
+    listCachedAgents: () => p.listCachedAgents(),
+    listAllCachedAgents: () => p.listAllCachedAgents(),
+    forModel: (fp) => p.forModel(fp),
+  };
 }

@@ -165,7 +165,7 @@ const agentApi: Pick<RuntimeApi, AgentMethods> = {
     return requireModel().agents.store.tierOf(agentId);
   },
   async deleteAgent(agentId) {
-    return requireModel().agents.store.delete(agentId);
+    return requireModel().agents.deleteAgent(agentId);
   },
   async persistAll() {
     await requireModel().agents.store.persistAll();

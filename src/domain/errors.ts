@@ -69,6 +69,11 @@ export class QuotaExceededError extends SemanticError {
   override readonly name = 'QuotaExceededError';
   readonly code = 'QUOTA_EXCEEDED';
 }
+/** Another tab (or worker) of this origin is the agent's writer right now (Web Locks). */
+export class AgentBusyError extends SemanticError {
+  override readonly name = 'AgentBusyError';
+  readonly code = 'AGENT_BUSY';
+}
 /** The GPU device was lost; the engine must be rebuilt on a new device. */
 export class DeviceLostError extends SemanticError {
   override readonly name = 'DeviceLostError';
@@ -106,6 +111,7 @@ const REGISTRY: ReadonlyMap<string, ErrorCtor> = new Map<string, ErrorCtor>([
   ['CacheCorruptError', CacheCorruptError],
   ['QuotaExceededError', QuotaExceededError],
   ['DeviceLostError', DeviceLostError],
+  ['AgentBusyError', AgentBusyError],
   ['UnsupportedModelError', UnsupportedModelError],
   ['TokenizerError', TokenizerError],
   ['CancelledError', CancelledError],
