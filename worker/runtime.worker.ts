@@ -7,7 +7,7 @@ import { installErrorTransfer } from '../src/client/comlink-errors.ts';
 import type { CacheOptions, GenerateOptions, GenerateReply, GpuInfo, LoadedModelInfo, PromptInput, RuntimeApi } from '../src/client/runtime-api.ts';
 import { AgentRuntime } from './agent-runtime.ts';
 import { InvalidRequestError, ModelNotFoundError } from '../src/domain/errors.ts';
-import { validateTokenIds } from '../src/domain/values.ts';
+import { validateAgentId, validateFingerprint, validateMessages, validatePositiveInt, validateTokenIds } from '../src/domain/values.ts';
 import type { LoadProgress, ModelDescriptor } from '../src/ports/inbound.ts';
 import type { ChatMessage } from '../src/ports/outbound.ts';
 import type { DeviceBackend } from '../src/application/recovering-runtime.ts';
@@ -56,11 +56,13 @@ function requireModel(): Loaded {
 }
 
 function promptIds(loaded: Loaded, prompt: PromptInput): number[] {
+  if (typeof prompt !== 'object' || prompt === null) throw new InvalidRequestError('prompt must be an object with one of text, chat or ids');
   const given = [prompt.text, prompt.chat, prompt.ids].filter((p) => p !== undefined).length;
   if (given !== 1) throw new InvalidRequestError('give exactly one of text, chat or ids');
   if (prompt.ids) return [...validateTokenIds(prompt.ids, loaded.agents.backend.vocabSize)];
-  if (prompt.chat) return loaded.tokenizer.applyChatTemplate(prompt.chat);
-  return loaded.tokenizer.encode(prompt.text ?? '');
+  if (prompt.chat) return loaded.tokenizer.applyChatTemplate(validateMessages(prompt.chat));
+  if (typeof prompt.text !== 'string') throw new InvalidRequestError('prompt.text must be a string');
+  return loaded.tokenizer.encode(prompt.text);
 }
 
 /** The RuntimeApi methods backed by the agent runtime (engine + cache store). */
@@ -88,6 +90,9 @@ const api: Omit<RuntimeApi, AgentMethods> = {
   },
 
   async loadModel(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo> {
+    if (typeof descriptor?.id !== 'string' || typeof descriptor.source !== 'string') {
+      throw new InvalidRequestError('loadModel needs { id: string, source: string }');
+    }
     const files = new FetchModelSource(descriptor.source, { onProgress });
     const first = await loadOnDevice(descriptor, files);
     const tokenizer = await HfTokenizer.fromFiles(files).catch((e: unknown) => {
@@ -115,16 +120,19 @@ const api: Omit<RuntimeApi, AgentMethods> = {
   },
 
   async tokenize(text: string): Promise<number[]> {
+    if (typeof text !== 'string') throw new InvalidRequestError('text must be a string');
     return requireModel().tokenizer.encode(text);
   },
 
   async detokenize(ids: readonly number[]): Promise<string> {
-    return requireModel().tokenizer.decode(ids);
+    const loaded = requireModel();
+    return loaded.tokenizer.decode(validateTokenIds(ids, loaded.agents.backend.vocabSize));
   },
 
   async renderChat(messages: readonly ChatMessage[]): Promise<{ text: string; ids: number[] }> {
     const { tokenizer } = requireModel();
-    return { text: tokenizer.renderChat(messages), ids: tokenizer.applyChatTemplate(messages) };
+    const checked = validateMessages(messages);
+    return { text: tokenizer.renderChat(checked), ids: tokenizer.applyChatTemplate(checked) };
   },
 
   async generate(prompt: PromptInput, maxTokens: number, onToken?: (id: number, text: string) => void, options: GenerateOptions = {}): Promise<GenerateReply> {
@@ -156,16 +164,17 @@ const api: Omit<RuntimeApi, AgentMethods> = {
 const agentApi: Pick<RuntimeApi, AgentMethods> = {
   async agentGenerate(agentId, prompt, maxTokens, onToken) {
     const loaded = requireModel();
-    return loaded.agents.generate(agentId, promptIds(loaded, prompt), maxTokens, onToken);
+    const ids = promptIds(loaded, prompt);
+    return loaded.agents.generate(validateAgentId(agentId), ids, validatePositiveInt(maxTokens, 'maxTokens'), onToken);
   },
   async evictAgent(agentId) {
-    return requireModel().agents.store.evict(agentId);
+    return requireModel().agents.store.evict(validateAgentId(agentId));
   },
   async agentTier(agentId) {
-    return requireModel().agents.store.tierOf(agentId);
+    return requireModel().agents.store.tierOf(validateAgentId(agentId));
   },
   async deleteAgent(agentId) {
-    return requireModel().agents.deleteAgent(agentId);
+    return requireModel().agents.deleteAgent(validateAgentId(agentId));
   },
   async persistAll() {
     await requireModel().agents.store.persistAll();
@@ -174,7 +183,7 @@ const agentApi: Pick<RuntimeApi, AgentMethods> = {
     return requireModel().agents.listStored();
   },
   async deleteStoredAgent(agentId, modelFingerprint) {
-    return requireModel().agents.store.deleteStored(agentId, modelFingerprint);
+    return requireModel().agents.store.deleteStored(validateAgentId(agentId), validateFingerprint(modelFingerprint));
   },
   async unsavedAgents() {
     return [...requireModel().agents.store.unsavedAgents()].map(([agentId, e]) => ({ agentId, error: { name: e.name, code: e.code, message: e.message } }));
@@ -186,11 +195,12 @@ const agentApi: Pick<RuntimeApi, AgentMethods> = {
     return { usage, quota };
   },
   async exportAgent(agentId) {
-    const bytes = await requireModel().agents.store.exportAgent(agentId);
+    const bytes = await requireModel().agents.store.exportAgent(validateAgentId(agentId));
     return bytes ? transfer(bytes, [bytes.buffer as ArrayBuffer]) : null;
   },
   async importAgent(bytes, agentId) {
-    return requireModel().agents.store.importAgent(bytes, agentId);
+    if (!(bytes instanceof Uint8Array)) throw new InvalidRequestError('importAgent needs the blob as a Uint8Array');
+    return requireModel().agents.store.importAgent(bytes, agentId === undefined ? undefined : validateAgentId(agentId));
   },
   async debugStartLargeSave(agentId, tokens) {
     return requireModel().agents.startLargeSave(agentId, tokens);

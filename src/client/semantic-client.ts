@@ -1,4 +1,5 @@
-import { proxy, releaseProxy, transfer, wrap, type Remote } from 'comlink';
+import { proxy, releaseProxy, transfer, wrap, type ProxyMarked, type Remote } from 'comlink';
+import { InvalidRequestError, SemanticError } from '../domain/errors.ts';
 import { installErrorTransfer } from './comlink-errors.ts';
 import type {
   AgentReply,
@@ -33,7 +34,7 @@ export class SemanticClient {
     installErrorTransfer();
     this.worker =
       options.worker ?? new Worker(new URL('../../worker/runtime.worker.ts', import.meta.url), { type: 'module', name: 'semantic' });
-    this.remote = wrap<RuntimeApi>(this.worker);
+    this.remote = guarded(wrap<RuntimeApi>(this.worker));
     if (options.persistOnPageHide !== false && typeof addEventListener === 'function') {
       // Best effort: the worker may be stopped before IndexedDB commits; every finished turn is
       // also checkpointed as it completes, so at most the work since then is at risk.
@@ -45,12 +46,12 @@ export class SemanticClient {
     return this.remote.gpuInfo();
   }
 
-  loadModel(model: ModelDescriptor, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo> {
-    return this.remote.loadModel(model, onProgress ? proxy(onProgress) : undefined, cache);
+  async loadModel(model: ModelDescriptor, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo> {
+    return this.remote.loadModel(model, callback(onProgress), cache);
   }
 
-  agentGenerate(agentId: string, prompt: PromptInput, maxTokens: number, onToken?: (tokenId: number, text: string) => void): Promise<AgentReply> {
-    return this.remote.agentGenerate(agentId, prompt, maxTokens, onToken ? proxy(onToken) : undefined);
+  async agentGenerate(agentId: string, prompt: PromptInput, maxTokens: number, onToken?: (tokenId: number, text: string) => void): Promise<AgentReply> {
+    return this.remote.agentGenerate(agentId, prompt, maxTokens, callback(onToken));
   }
 
   evictAgent(agentId: string): Promise<'hot' | 'warm' | 'cold' | null> {
@@ -106,6 +107,7 @@ export class SemanticClient {
 
   /** Install an uploaded .safetensors file as an agent's memory; returns the agent id. */
   importAgent(bytes: Uint8Array, agentId?: string): Promise<string> {
+    if (!(bytes instanceof Uint8Array)) return Promise.reject(new InvalidRequestError('importAgent needs the blob as a Uint8Array'));
     return this.remote.importAgent(transfer(bytes, [bytes.buffer as ArrayBuffer]), agentId);
   }
 
@@ -134,13 +136,13 @@ export class SemanticClient {
     return this.remote.renderChat(messages);
   }
 
-  generate(
+  async generate(
     prompt: PromptInput,
     maxTokens: number,
     onToken?: (tokenId: number, text: string) => void,
     options?: GenerateOptions,
   ): Promise<GenerateReply> {
-    return this.remote.generate(prompt, maxTokens, onToken ? proxy(onToken) : undefined, options);
+    return this.remote.generate(prompt, maxTokens, callback(onToken), options);
   }
 
   /** Persist every agent to IndexedDB, then stop the worker: the clean way to shut down. */
@@ -155,3 +157,43 @@ export class SemanticClient {
     this.worker.terminate();
   }
 }
+
+/** A page callback for the worker: proxied when it is a function; anything else is refused. */
+function callback<F extends (...args: never[]) => unknown>(fn: F | undefined): (F & ProxyMarked) | undefined {
+  if (fn === undefined || fn === null) return undefined;
+  if (typeof fn !== 'function') throw new InvalidRequestError('a callback must be a function');
+  return proxy(fn);
+}
+
+/**
+ * Every call to the worker, with arguments that cannot cross the boundary (a function where
+ * data belongs, a detached buffer) turned into InvalidRequestError: bad input is always a typed
+ * error, on either side of postMessage.
+ */
+function guarded<T extends object>(remote: T): T {
+  return new Proxy(remote, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]): unknown => {
+        try {
+          const out: unknown = Reflect.apply(value, target, args);
+          return out instanceof Promise ? out.catch((e: unknown) => Promise.reject(typedCloneError(e))) : out;
+        } catch (error) {
+          return Promise.reject(typedCloneError(error));
+        }
+      };
+    },
+  });
+}
+
+function typedCloneError(error: unknown): unknown {
+  if (error instanceof SemanticError) return error;
+  const name = error instanceof Error ? error.name : '';
+  const message = error instanceof Error ? error.message : String(error);
+  if (name === 'DataCloneError' || /postMessage|could not be cloned|weak map key/.test(message)) {
+    return new InvalidRequestError(`an argument cannot be sent to the worker: ${message}`, { originalName: name });
+  }
+  return error;
+}
+

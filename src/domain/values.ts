@@ -106,3 +106,32 @@ export function validateCacheRecord(agentId: string, record: CacheRecordFields):
     throw new InvalidRequestError('record.lastUsed must be a finite number', { agentId, lastUsed: record.lastUsed });
   }
 }
+
+/** A chat message as templates take it (the ports' ChatMessage has this shape). */
+export interface MessageFields {
+  readonly role: 'system' | 'user' | 'assistant' | 'tool';
+  readonly content: string;
+}
+
+const ROLES: ReadonlySet<string> = new Set(['system', 'user', 'assistant', 'tool']);
+
+/** Untrusted chat messages (from the page or an HTTP body): a non-empty array of role + text. */
+export function validateMessages(messages: unknown): MessageFields[] {
+  if (!Array.isArray(messages) || messages.length === 0) throw new InvalidRequestError('messages must be a non-empty array');
+  return messages.map((m: unknown, index) => {
+    const v = (typeof m === 'object' && m !== null ? m : {}) as Partial<Record<'role' | 'content', unknown>>;
+    if (typeof v.role !== 'string' || !ROLES.has(v.role) || typeof v.content !== 'string') {
+      throw new InvalidRequestError(`messages[${index}] needs a role (system, user, assistant or tool) and string content`, { index });
+    }
+    return { role: v.role as MessageFields['role'], content: v.content };
+  });
+}
+
+/** A positive integer count (max tokens and the like), or InvalidRequestError naming it. */
+export function validatePositiveInt(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidRequestError(`${name} must be a positive integer`, { [name]: typeof value === 'number' ? value : String(value) });
+  }
+  return value;
+}
+
