@@ -47,6 +47,8 @@ export class SemanticClient {
   }
 
   async loadModel(model: ModelDescriptor, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo> {
+    // Agents' memory should outlive storage pressure: ask once; the answer is persistenceGranted.
+    if (this.persistenceGranted === null) void this.requestPersistentStorage();
     return this.remote.loadModel(model, callback(onProgress), cache);
   }
 
