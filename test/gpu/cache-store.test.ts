@@ -22,8 +22,9 @@ beforeAll(async () => {
   const t = await testGpu();
   llama = await WebGpuBackend.load(t.gpu, new FsModelSource(join(MODELS, 'tiny-llama')), { kvBudgetBytes: 2 * 1024 * 1024 });
   qwen = await WebGpuBackend.load(t.gpu, new FsModelSource(join(MODELS, 'tiny-qwen2')), { kvBudgetBytes: 2 * 1024 * 1024 });
-  // 8 blocks of 16 tokens: a third 40-token agent pushes an idle one out of the GPU.
-  small = await WebGpuBackend.load(t.gpu, new FsModelSource(join(MODELS, 'tiny-llama')), { kvBudgetBytes: 8 * 8192 });
+  // 8 blocks of 16 tokens (4 KiB each with the default f16 KV): a third 40-token agent pushes an idle one out of the GPU.
+  small = await WebGpuBackend.load(t.gpu, new FsModelSource(join(MODELS, 'tiny-llama')), { kvBudgetBytes: 8 * 4096 });
+  expect(small.totalBlocks).toBe(8);
 });
 
 afterAll(() => {
