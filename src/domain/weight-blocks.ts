@@ -94,3 +94,11 @@ export function dequantizeBlocks(kind: BlockQuant, bytes: Uint8Array, elements: 
   }
   return out;
 }
+
+/**
+ * The fingerprint of a model whose weights were quantized at load: KV computed under quantized
+ * weights differs from the original's, so caches name the quantization and are refused across it.
+ */
+export function quantizedFingerprint(fingerprint: string, quant: BlockQuant | undefined): string {
+  return quant ? `${fingerprint}+${quant}` : fingerprint;
+}

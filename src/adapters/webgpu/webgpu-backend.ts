@@ -3,6 +3,7 @@ import { DeviceLostError, InternalError, InvalidRequestError } from '../../domai
 import type { KvDtype, ModelCacheSpec } from '../../domain/model-cache-spec.ts';
 import { toModelCacheSpec, type ModelConfig } from '../../domain/model-config.ts';
 import { ropeInvFreq } from '../../domain/rope.ts';
+import { quantizedFingerprint } from '../../domain/weight-blocks.ts';
 import type { ForwardResult, KvSnapshot, ModelBackendPort, ModelFileSource, SequenceStep } from '../../ports/outbound.ts';
 import { readCheckpoint, readJsonFile } from '../safetensors/index.ts';
 import { parseModelConfig } from '../../domain/model-config.ts';
@@ -91,7 +92,7 @@ export class WebGpuBackend implements ModelBackendPort {
       modelId: options.modelId ?? source.id,
       // Quantized weights compute different KV: caches made under them name them, so they never
       // restore into the unquantized model or the other quantization (and the reverse).
-      fingerprint: options.weights ? `${checkpoint.fingerprint}+${options.weights}` : checkpoint.fingerprint,
+      fingerprint: quantizedFingerprint(checkpoint.fingerprint, options.weights),
       blockTokens: options.blockTokens,
       dtype: kvDtype,
     });
