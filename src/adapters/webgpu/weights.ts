@@ -121,15 +121,14 @@ class Uploader {
 
   /** The format a matrix is stored in: the quantization asked for, else the forced or native width. */
   format(e: TensorEntry, name: string, cols: number): GpuDtype {
-    const wanted = this.options.weights ?? this.options.matrixDtype ?? nativeFormat(e.dtype);
+    const { weights, matrixDtype } = this.options;
+    const wanted = weights ?? matrixDtype ?? nativeFormat(e.dtype);
     if (fitsFormat(wanted, cols)) return wanted;
-    if (this.options.weights) {
-      // Rows shorter than a whole group cannot be block-quantized; keep them at 16 (or 32) bits.
-      const fallback = nativeFormat(e.dtype) === 'f32' ? 'f16' : nativeFormat(e.dtype);
-      if (fitsFormat(fallback, cols)) return fallback;
-      return 'f32';
-    }
-    throw new InvalidRequestError(`${wanted} matrix ${name} needs an even row length`, { tensor: name, cols });
+    if (matrixDtype && !weights) throw new InvalidRequestError(`${wanted} matrix ${name} needs an even row length`, { tensor: name, cols });
+    // Rows that are not whole blocks (or an odd 16-bit row): the narrowest format that fits,
+    // 16-bit when quantizing (the CPU reference mirrors this in cpu/load.ts), else f32 (exact).
+    const sixteen: GpuDtype = e.dtype === 'BF16' ? 'bf16' : 'f16';
+    return weights && fitsFormat(sixteen, cols) ? sixteen : 'f32';
   }
 
   matrix(name: string): GpuTensor {
