@@ -2,7 +2,7 @@
  * `npm run bench` (scripts/bench.mjs launches this on Dawn + SwiftShader). Prints each benchmark
  * as a table and writes everything to bench-results/bench-<date>.json and bench-results/latest.json.
  *
- * Options: --only=warm,throughput,memory,quant (default all), --quick (fewer runs, for a smoke test).
+ * Options: --only=warm,throughput,memory,quant,precision (default all), --quick (fewer runs, for a smoke test).
  * Speeds are reported as ratios of numbers measured in this same run: the machine is shared and
  * absolute times say little. The raw numbers are in the JSON.
  */
@@ -16,8 +16,9 @@ import { benchMemory, formatMemory } from './memory.ts';
 import { formatQuantDeviation, measureQuantDeviation, type QuantDeviationResult } from './quant-deviation.ts';
 import { benchThroughput, formatThroughput } from './throughput.ts';
 import { benchWarmStart, formatWarmStart } from './warm-start.ts';
+import { formatPrecision, measurePrecision, type PrecisionRow } from './weight-quant.ts';
 
-const SECTIONS = ['warm', 'throughput', 'memory', 'quant'] as const;
+const SECTIONS = ['warm', 'throughput', 'memory', 'quant', 'precision'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const TRANSFORMERS_JS =
@@ -59,6 +60,7 @@ export async function main(args: string[]): Promise<number> {
     throughput: { batchSizes: [1, 8, 16], promptTokens: 16, decodeTokens: q ? 8 : 16, reps: q ? 1 : 3 },
     memory: { agents: 16, systemTokens: 200, suffixTokens: 10, maxTokens: 4 },
     quant: { contextTokens: q ? 96 : 192, steps: q ? 4 : 16 },
+    precision: { contextTokens: q ? 32 : 64, steps: q ? 4 : 16 },
   };
   const env = {
     adapter: gpu.adapterInfo,
@@ -106,6 +108,16 @@ export async function main(args: string[]): Promise<number> {
       return all;
     },
     formatQuantDeviation,
+  );
+
+  await section(
+    'precision',
+    async () => {
+      const all: PrecisionRow[] = [];
+      for (const f of FIXTURES) all.push(...(await measurePrecision(gpu, f, ids(11, config.precision.contextTokens), config.precision.steps)));
+      return all;
+    },
+    (rows) => formatPrecision(rows, config.precision.contextTokens),
   );
 
   console.log(`transformers.js comparison: ${TRANSFORMERS_JS}`);

@@ -18,11 +18,18 @@ export interface GenerateArgs {
   readonly cacheDir?: string;
   readonly agent?: string;
   readonly quantization?: string;
+  /** Load-time weight quantization (q8 | q4); absent: the checkpoint's dtype. */
+  readonly weights?: string;
+  /** Hot KV pool storage (f16 | f32). */
+  readonly kvDtype?: string;
+  /** Hot KV pool budget in bytes. */
+  readonly kvBudgetBytes?: number;
 }
 
 const FLAGS = new Set(['--json']);
 const VALUED = new Set([
   '--model', '--prompt', '--prompt-ids', '--chat', '--batch', '--max-tokens', '--temperature', '--top-k', '--top-p', '--seed', '--dump-logits', '--block-tokens', '--cache-dir', '--agent', '--kv-quant',
+  '--weights', '--kv-dtype', '--kv-budget',
 ]);
 
 function num(raw: string | undefined, flag: string, fallback: number, integer = false): number {
@@ -30,6 +37,21 @@ function num(raw: string | undefined, flag: string, fallback: number, integer = 
   const n = Number(raw);
   if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new InvalidRequestError(`${flag} expects a number, got ${raw}`, { flag });
   return n;
+}
+
+/** Bytes, with an optional K/M/G (binary) suffix: "67108864", "64M", "1.5G". */
+function byteSize(raw: string | undefined, flag: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*([kKmMgG]?)(?:i?B)?$/.exec(raw.trim());
+  const scale: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+  const bytes = m ? Math.floor(Number(m[1]) * scale[m[2].toLowerCase()]) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new InvalidRequestError(`${flag} expects a size in bytes (e.g. 268435456 or 256M), got ${raw}`, { flag });
+  return bytes;
+}
+
+function oneOf(raw: string | undefined, flag: string, allowed: readonly string[]): string | undefined {
+  if (raw === undefined || allowed.includes(raw)) return raw;
+  throw new InvalidRequestError(`${flag} must be one of ${allowed.join(', ')}, got ${raw}`, { flag });
 }
 
 function parseIds(raw: string): number[] {
@@ -72,15 +94,19 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs {
     cacheDir: values.get('--cache-dir'),
     agent: values.get('--agent'),
     quantization: values.get('--kv-quant'),
+    weights: oneOf(values.get('--weights'), '--weights', ['q8', 'q4']),
+    kvDtype: oneOf(values.get('--kv-dtype'), '--kv-dtype', ['f16', 'f32']),
+    kvBudgetBytes: byteSize(values.get('--kv-budget'), '--kv-budget'),
   };
 }
 
 export const USAGE = `usage: semantic generate --model <dir> (--prompt <text> | --prompt-ids 1,2,3 | --chat <text> | --batch <requests.json>)
          [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
          [--block-tokens B] [--json] [--dump-logits <file.safetensors>]
+         [--weights q8|q4] [--kv-dtype f16|f32] [--kv-budget <bytes, e.g. 256M>]
          [--cache-dir <dir> --agent <id> [--kv-quant none|q8|q4]]
-       semantic export --model <dir> --cache-dir <dir> --agent <id> --out <file.safetensors>
-       semantic import --model <dir> --cache-dir <dir> --in <file.safetensors> [--agent <id>]`;
+       semantic export --model <dir> --cache-dir <dir> --agent <id> --out <file.safetensors> [--weights q8|q4]
+       semantic import --model <dir> --cache-dir <dir> --in <file.safetensors> [--agent <id>] [--weights q8|q4]`;
 
 /** `--flag value` pairs of the export/import commands. */
 export function parseFlags(argv: readonly string[], allowed: readonly string[]): Map<string, string> {

@@ -14,7 +14,7 @@ import { AgentCacheStore } from '../src/application/agent-cache-store.ts';
 import { FsCachePersistence } from '../src/adapters/node/fs-cache-persistence.ts';
 import { safetensorsBlobCodec } from '../src/adapters/safetensors/blob-codec.ts';
 import { readBatchFile, runBatch } from './batch.ts';
-import { exportAgent, importAgent, quantizationArg } from './cache.ts';
+import { exportAgent, importAgent, quantizationArg, weightsArg } from './cache.ts';
 import { nodeGpu } from '../src/adapters/node/dawn.ts';
 import { FsModelSource } from '../src/adapters/node/hf-folder.ts';
 import { serializeSafetensors } from '../src/adapters/safetensors/index.ts';
@@ -45,7 +45,7 @@ async function batch(args: GenerateArgs, backend: WebGpuBackend, tokenizer: HfTo
   const stats = engine.stats();
   if (args.json) {
     const pool = { ...stats.pool, preemptions: stats.preemptions, steps: stats.steps, cached_agents: stats.cachedAgents };
-    process.stdout.write(`${JSON.stringify({ results, pool, timings: { total_ms: round(performance.now() - started) } })}\n`);
+    process.stdout.write(`${JSON.stringify({ results, pool, timings: { total_ms: round(performance.now() - started) }, ...memoryFields(backend) })}\n`);
   } else {
     results.forEach((r, i) => process.stdout.write(`--- request ${i} (${r.finish_reason})\n${r.text}\n`));
   }
@@ -76,6 +76,7 @@ async function generateWithCache(args: GenerateArgs, backend: WebGpuBackend, tok
     prefill_tokens_reused: run.prefillReused,
     ...(report?.refused ? { refused: report.refused.name } : {}),
     timings: { ttft_ms: round(run.ttftMs), total_ms: round(run.totalMs) },
+    ...memoryFields(backend),
   };
   process.stdout.write(args.json ? `${JSON.stringify(out)}\n` : `${out.text}\n`);
 }
@@ -86,7 +87,13 @@ async function generate(args: GenerateArgs): Promise<void> {
   const files = new FsModelSource(dir);
   const tokenizer = await HfTokenizer.load({ modelId: basename(dir), localModelPath: dirname(dir), files });
   const gpu = await createGpuContext({ gpu: nodeGpu() });
-  const backend = await WebGpuBackend.load(gpu, files, { modelId: basename(dir), blockTokens: args.blockTokens });
+  const backend = await WebGpuBackend.load(gpu, files, {
+    modelId: basename(dir),
+    blockTokens: args.blockTokens,
+    weights: weightsArg(args.weights),
+    kvDtype: args.kvDtype === 'f32' ? 'f32' : 'f16',
+    kvBudgetBytes: args.kvBudgetBytes,
+  });
   await backend.warmup();
   if (args.batch !== undefined || args.cacheDir !== undefined) {
     await (args.batch !== undefined ? batch(args, backend, tokenizer) : generateWithCache(args, backend, tokenizer));
@@ -117,12 +124,28 @@ async function generate(args: GenerateArgs): Promise<void> {
     adapter: `${gpu.adapterInfo.vendor} ${gpu.adapterInfo.architecture}`.trim(),
   };
   if (args.json) {
-    process.stdout.write(`${JSON.stringify({ tokens: result.tokens, text, finish_reason: result.finishReason, prompt_tokens: ids.length, timings })}\n`);
+    const memory = memoryFields(backend);
+    process.stdout.write(`${JSON.stringify({ tokens: result.tokens, text, finish_reason: result.finishReason, prompt_tokens: ids.length, timings, ...memory })}\n`);
   } else {
     process.stdout.write(`${text}\n`);
   }
   backend.dispose();
   gpu.device.destroy();
+}
+
+/** gpu_bytes (weights, KV pool, activations) and what the weights were loaded as. */
+function memoryFields(backend: WebGpuBackend): Record<string, unknown> {
+  const r = backend.loadReport();
+  return {
+    gpu_bytes: r.gpu_bytes,
+    memory: {
+      checkpoint_weight_bytes: r.checkpoint_weight_bytes,
+      weight_bytes_by_format: r.weight_bytes_by_format,
+      weights: r.weights,
+      kv_dtype: r.kv_dtype,
+      kv_pool_tokens: r.kv_pool_tokens,
+    },
+  };
 }
 
 function round(n: number): number {

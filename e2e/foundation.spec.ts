@@ -36,7 +36,8 @@ for (const id of FIXTURES) {
   test(`${id}: tokenizer, and WebGPU generation in the worker, match the Node CPU reference`, async ({ page }) => {
     const files = new FsModelSource(join(MODELS, id));
     const tokenizer = await HfTokenizer.load({ modelId: id, localModelPath: MODELS, files });
-    const { model } = await loadCpuModel(files);
+    // The worker's KV pool is f16 (the default): the reference rounds K/V the same way.
+    const { model } = await loadCpuModel(files, { kvDtype: 'f16' });
     const chat = [
       { role: 'system' as const, content: 'You are a player.' },
       { role: 'user' as const, content: 'Speak the speech, I pray you.' },

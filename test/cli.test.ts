@@ -29,20 +29,32 @@ describe('semantic generate (CLI, WebGPU through Dawn)', () => {
     const dir = join(MODELS, id);
     const files = new FsModelSource(dir);
     const tokenizer = await HfTokenizer.load({ modelId: id, localModelPath: MODELS, files });
-    const { model } = await loadCpuModel(files);
+    // The CLI's KV pool is f16 by default: the reference rounds K/V the same way.
+    const { model } = await loadCpuModel(files, { kvDtype: 'f16' });
     const text = 'ROMEO:\nBut soft, what light';
     const want = model.generateGreedy(tokenizer.encode(text), 16, { eosTokenIds: tokenizer.eosTokenIds() }).tokens;
     const out = await cli(['generate', '--model', dir, '--prompt', text, '--max-tokens', '16', '--json']);
     expect(out.code, out.stderr).toBe(0);
-    const json = JSON.parse(out.stdout) as { tokens: number[]; text: string; timings: Record<string, unknown> };
+    const json = JSON.parse(out.stdout) as {
+      tokens: number[];
+      text: string;
+      timings: Record<string, unknown>;
+      gpu_bytes: { weights: number; kv_pool: number; activations: number };
+      memory: { checkpoint_weight_bytes: number; kv_dtype: string };
+    };
     expect(json.tokens).toEqual(want);
     expect(json.text).toBe(tokenizer.decode(want, { skipSpecialTokens: true }));
     expect(json.timings).toHaveProperty('total_ms');
+    // Weights keep the checkpoint's width (f32, f16, bf16) on the GPU: within 2% of the file's tensor bytes.
+    expect(Math.abs(json.gpu_bytes.weights / json.memory.checkpoint_weight_bytes - 1)).toBeLessThanOrEqual(0.02);
+    expect(json.gpu_bytes.kv_pool).toBeGreaterThan(0);
+    expect(json.gpu_bytes.activations).toBeGreaterThan(0);
+    expect(json.memory.kv_dtype).toBe('f16');
   });
 
   it('--prompt-ids and --dump-logits write each step as safetensors matching the CPU', async () => {
     const dir = join(MODELS, 'tiny-qwen2');
-    const { model } = await loadCpuModel(new FsModelSource(dir));
+    const { model } = await loadCpuModel(new FsModelSource(dir), { kvDtype: 'f16' }); // the CLI's default KV
     const file = join(mkdtempSync(join(tmpdir(), 'semantic-')), 'logits.safetensors');
     const out = await cli(['generate', '--model', dir, '--prompt-ids', '5,6,7,8', '--max-tokens', '4', '--json', '--dump-logits', file]);
     expect(out.code, out.stderr).toBe(0);
@@ -60,7 +72,7 @@ describe('semantic generate (CLI, WebGPU through Dawn)', () => {
     const dir = join(MODELS, id);
     const files = new FsModelSource(dir);
     const tokenizer = await HfTokenizer.load({ modelId: id, localModelPath: MODELS, files });
-    const { model } = await loadCpuModel(files);
+    const { model } = await loadCpuModel(files, { kvDtype: 'f16' }); // the CLI's default KV
     const requests = [
       { prompt: 'ROMEO:\nBut soft', max_tokens: 10 },
       { prompt_ids: [11, 22, 33, 44, 55], max_tokens: 8, join_at_step: 1, agent_id: 'b' },
@@ -90,7 +102,7 @@ describe('semantic generate (CLI, WebGPU through Dawn)', () => {
   it('--cache-dir: a second run of the same agent restores its cache and prefills only the new tokens', async () => {
     const dir = join(MODELS, 'tiny-llama');
     const cache = mkdtempSync(join(tmpdir(), 'semantic-cache-'));
-    const { model } = await loadCpuModel(new FsModelSource(dir));
+    const { model } = await loadCpuModel(new FsModelSource(dir), { kvDtype: 'f16' }); // the CLI's default KV
     const prompt = Array.from({ length: 21 }, (_, i) => (i * 37 + 11) % 500);
     const run1 = JSON.parse((await cli(['generate', '--model', dir, '--cache-dir', cache, '--agent', 'romeo', '--prompt-ids', prompt.join(','), '--max-tokens', '6', '--json'])).stdout);
     expect(run1).toMatchObject({ restored: 'none', prefill_tokens_computed: prompt.length, prefill_tokens_reused: 0 });

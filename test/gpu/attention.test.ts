@@ -7,6 +7,8 @@ import {
   type KvWriteArgs,
   type PagedAttentionArgs,
 } from '../../src/adapters/webgpu/ops/attention.ts';
+import { f16ArrayToF32, f32ArrayToF16 } from '../../src/domain/half.ts';
+import type { KvDtype } from '../../src/domain/model-cache-spec.ts';
 import { maxAbsDiff, randomF32, testGpu, type TestGpu } from './harness.ts';
 
 // Against the CPU reference (f64 accumulation): outputs are O(1) averages of values in [-1, 1],
@@ -30,6 +32,13 @@ interface Layout {
   readonly headDim: number;
   readonly blockTokens: number;
   readonly poolBlocks: number;
+  /** Pool storage (default f32). */
+  readonly kvDtype?: KvDtype;
+}
+
+/** K/V as an f16 pool holds them: rounded to nearest f16, widened back exactly. */
+function roundedKv(s: Seq): Seq {
+  return { ...s, k: f16ArrayToF32(f32ArrayToF16(s.k)), v: f16ArrayToF32(f32ArrayToF16(s.v)) };
 }
 
 function makeSeq(length: number, table: readonly number[], queries: readonly number[], headDim: number, seed: number): Seq {
@@ -69,8 +78,10 @@ async function runPaged(t: TestGpu, seqs: readonly Seq[], layout: Layout, order?
   const { headDim: hd, blockTokens: bt } = layout;
   const poolFloats = layout.poolBlocks * bt * N_KV * hd;
   // Stale data in unused slots must never leak into a result.
-  const kPool = t.upload(randomF32(poolFloats, 901, 50));
-  const vPool = t.upload(randomF32(poolFloats, 902, 50));
+  const kvDtype = layout.kvDtype ?? 'f32';
+  const garbage = (seed: number): Float32Array | Uint16Array => (kvDtype === 'f16' ? f32ArrayToF16(randomF32(poolFloats, seed, 50)) : randomF32(poolFloats, seed, 50));
+  const kPool = t.upload(garbage(901));
+  const vPool = t.upload(garbage(902));
   const tokens = order ?? seqs.flatMap((s, si) => s.queries.map((_, qi) => [si, qi] as const));
   const row = N_HEADS * hd;
   const q = new Float32Array(tokens.length * row);
@@ -83,6 +94,7 @@ async function runPaged(t: TestGpu, seqs: readonly Seq[], layout: Layout, order?
     q: t.upload(q),
     kPool,
     vPool,
+    kvDtype,
     out: t.zeros(q.byteLength),
     tokenSeq: t.upload(new Uint32Array(tokens.map(([si]) => si))),
     tokenPos: t.upload(new Uint32Array(tokens.map(([si, qi]) => seqs[si].queries[qi]))),
@@ -97,7 +109,7 @@ async function runPaged(t: TestGpu, seqs: readonly Seq[], layout: Layout, order?
     scale: 1 / Math.sqrt(hd),
   };
   await t.run((enc, tr) => {
-    for (const w of writes) encodeKvWrite(t, enc, { k: w.k, v: w.v, kPool, vPool, slots: w.slots, nTokens: w.n, nKvHeads: N_KV, headDim: hd }, tr);
+    for (const w of writes) encodeKvWrite(t, enc, { k: w.k, v: w.v, kPool, vPool, kvDtype, slots: w.slots, nTokens: w.n, nKvHeads: N_KV, headDim: hd }, tr);
     encodePagedAttention(t, enc, args, tr);
   });
   return t.readF32(args.out, q.length);
@@ -149,7 +161,50 @@ describe('KV write', () => {
   });
 });
 
+describe('KV write into an f16 pool', () => {
+  it('stores each value rounded to nearest f16 (bitwise the host rounding) and touches no other slot', async () => {
+    const t = await testGpu();
+    const hd = 16;
+    const row = N_KV * hd;
+    const poolSlots = 4 * 16;
+    const kInit = f32ArrayToF16(randomF32(poolSlots * row, 21));
+    const vInit = f32ArrayToF16(randomF32(poolSlots * row, 22));
+    const kPool = t.upload(kInit);
+    const vPool = t.upload(vInit);
+    const slots = [37, 3, 16, 63, 0, 1000]; // the last is past the pool: skipped, not clamped
+    // Magnitudes from 1e-6 (f16 subnormals) to 3e4, so rounding is exercised across exponents.
+    const spread = (seed: number): Float32Array => randomF32(slots.length * row, seed).map((x, i) => x * 10 ** ((i % 11) - 6) * 3);
+    const k = spread(23);
+    const v = spread(24);
+    const args: KvWriteArgs = { k: t.upload(k), v: t.upload(v), kPool, vPool, kvDtype: 'f16', slots: t.upload(new Uint32Array(slots)), nTokens: slots.length, nKvHeads: N_KV, headDim: hd };
+    await t.run((enc, tr) => encodeKvWrite(t, enc, args, tr));
+    const kWant = kInit.slice();
+    const vWant = vInit.slice();
+    slots.forEach((s, i) => {
+      if (s >= poolSlots) return;
+      kWant.set(f32ArrayToF16(k.subarray(i * row, (i + 1) * row)), s * row);
+      vWant.set(f32ArrayToF16(v.subarray(i * row, (i + 1) * row)), s * row);
+    });
+    const read = async (b: GPUBuffer): Promise<Uint16Array> => new Uint16Array(await t.buffers.read(b, kInit.byteLength));
+    const [kGot, vGot] = [await read(kPool), await read(vPool)];
+    const mismatches = kGot.reduce((n, h, i) => n + (h !== kWant[i] ? 1 : 0), 0) + vGot.reduce((n, h, i) => n + (h !== vWant[i] ? 1 : 0), 0);
+    console.log(`f16 KV write: ${mismatches} of ${2 * kGot.length} halves differ from round-to-nearest-even`);
+    expect(mismatches).toBe(0);
+  });
+});
+
 describe('paged attention vs the CPU reference', () => {
+  it('f16 pool: decode and a prefill chunk match the reference on f16-rounded K/V (same 1e-5)', async () => {
+    const t = await testGpu();
+    const hd = 32;
+    const seqs = [makeSeq(27, [5, 1], [20, 21, 22, 23, 24, 25, 26], hd, 800), makeSeq(40, [4, 9, 0], [39], hd, 900)];
+    const got = await runPaged(t, seqs, { headDim: hd, blockTokens: 16, poolBlocks: 10, kvDtype: 'f16' });
+    const err = maxAbsDiff(got, reference(seqs.map(roundedKv), hd));
+    const vsExact = maxAbsDiff(got, reference(seqs, hd));
+    console.log(`paged attention f16 KV: max abs err ${err.toExponential(2)} vs the f16-rounded reference, ${vsExact.toExponential(2)} vs exact K/V`);
+    expect(err).toBeLessThanOrEqual(TOLERANCE);
+  }, 180_000); // compiles the f16 variants of both kernels (tens of seconds on a loaded SwiftShader)
+
   for (const hd of [16, 32]) {
     it(`decode: 3 sequences (lengths 1, 17, 40), scattered blocks, GQA 4/2, headDim ${hd}`, async () => {
       const t = await testGpu();

@@ -3,13 +3,18 @@ import { join } from 'node:path';
 import { BlockPool } from '../../src/domain/block-pool.ts';
 import { generateBatch, type BatchRequest } from '../../src/application/batch-generate.ts';
 import { loadCpuModel } from '../../src/adapters/cpu/index.ts';
+import type { CpuLoadOptions } from '../../src/adapters/cpu/load.ts';
 import { FsModelSource } from '../../src/adapters/node/hf-folder.ts';
 import { WebGpuBackend, type WebGpuBackendOptions } from '../../src/adapters/webgpu/webgpu-backend.ts';
 import { maxAbsDiff, testGpu } from './harness.ts';
 
 /**
  * The whole WebGPU forward pass against the CPU reference, on the three fixtures, plus the
- * paging and batching invariances. Tolerance: max abs logit error ≤ 1e-3 (f32 path).
+ * paging and batching invariances. Tolerance: max abs logit error ≤ 1e-3, for every KV dtype
+ * and weight format, each against the CPU reference run on the same numbers: f32 KV against
+ * exact K/V; f16 KV (the default) against a reference that rounds K/V to f16 as they are cached;
+ * q8/q4 weights against the reference on the dequantized weights. Weights in their checkpoint
+ * width (f32, f16, bf16) widen exactly, so the only difference left is f32 summation order.
  */
 const MODELS = join(import.meta.dirname, '..', '..', 'public', 'models');
 const FIXTURES = ['tiny-llama', 'tiny-qwen2', 'tiny-qwen3'];
@@ -25,19 +30,36 @@ async function backendFor(id: string, options: WebGpuBackendOptions = {}): Promi
   return { backend, pool: new BlockPool(backend.totalBlocks) };
 }
 
+async function parity(id: string, options: WebGpuBackendOptions, cpuOptions: CpuLoadOptions): Promise<void> {
+  const { model } = await loadCpuModel(new FsModelSource(join(MODELS, id)), cpuOptions);
+  const ids = prompt(3, 20);
+  const cpu = model.generateGreedy(ids, 33, { eosTokenIds: [] });
+  const { backend, pool } = await backendFor(id, options);
+  const [gpu] = await generateBatch(backend, pool, [{ promptIds: ids, maxTokens: 33 }], { returnLogits: true });
+  expect(gpu.tokens).toEqual(cpu.tokens);
+  const errors = gpu.logits.map((row, i) => maxAbsDiff(row, cpu.logits[i]));
+  console.log(`[parity] ${id} ${JSON.stringify(options)}: max |logit error| over prefill + 32 decode steps = ${Math.max(...errors).toExponential(2)}`);
+  expect(Math.max(...errors)).toBeLessThanOrEqual(TOL);
+  expect(pool.freeCount).toBe(pool.totalBlocks);
+  backend.dispose();
+}
+
 describe.each(FIXTURES)('%s: WebGPU forward matches the CPU reference', (id) => {
-  it('prefill of 20 tokens and 32 decode steps: logits within 1e-3, same greedy tokens', async () => {
-    const { model } = await loadCpuModel(new FsModelSource(join(MODELS, id)));
-    const ids = prompt(3, 20);
-    const cpu = model.generateGreedy(ids, 33, { eosTokenIds: [] });
-    const { backend, pool } = await backendFor(id);
-    const [gpu] = await generateBatch(backend, pool, [{ promptIds: ids, maxTokens: 33 }], { returnLogits: true });
-    expect(gpu.tokens).toEqual(cpu.tokens);
-    const errors = gpu.logits.map((row, i) => maxAbsDiff(row, cpu.logits[i]));
-    console.log(`[parity] ${id}: max |logit error| over prefill + 32 decode steps = ${Math.max(...errors).toExponential(2)}`);
-    expect(Math.max(...errors)).toBeLessThanOrEqual(TOL);
-    expect(pool.freeCount).toBe(pool.totalBlocks);
-    backend.dispose();
+  it('f32 KV: prefill of 20 tokens and 32 decode steps: logits within 1e-3, same greedy tokens', async () => {
+    await parity(id, { kvDtype: 'f32' }, { kvDtype: 'f32' });
+  });
+
+  it('f16 KV (default): the same against the reference with f16-rounded K/V', async () => {
+    await parity(id, {}, { kvDtype: 'f16' });
+  });
+});
+
+describe.each([
+  ['tiny-qwen2', 'q8'], // f16 checkpoint, untied lm_head
+  ['tiny-qwen3', 'q4'], // bf16 checkpoint, tied embedding (one q4 table for both)
+] as const)('%s with %s weights: WebGPU matches the CPU reference on the dequantized weights', (id, weights) => {
+  it('logits within 1e-3 and the same greedy tokens (f16 KV)', async () => {
+    await parity(id, { weights }, { weights, kvDtype: 'f16' });
   });
 });
 

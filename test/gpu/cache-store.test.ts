@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { AgentCacheStore, type CacheStoreOptions } from '../../src/application/agent-cache-store.ts';
 import { BlockPoolBatchEngine } from '../../src/application/block-pool-batch-engine.ts';
 import { RestoreCostModel } from '../../src/application/cache/cost-model.ts';
-import { bytesPerBlock } from '../../src/domain/model-cache-spec.ts';
+import { bytesPerBlock, kvBytesPerElement } from '../../src/domain/model-cache-spec.ts';
 import type { CompletedGeneration } from '../../src/domain/values.ts';
 import { FsCachePersistence } from '../../src/adapters/node/fs-cache-persistence.ts';
 import { FsModelSource } from '../../src/adapters/node/hf-folder.ts';
@@ -22,8 +22,9 @@ beforeAll(async () => {
   const t = await testGpu();
   llama = await WebGpuBackend.load(t.gpu, new FsModelSource(join(MODELS, 'tiny-llama')), { kvBudgetBytes: 2 * 1024 * 1024 });
   qwen = await WebGpuBackend.load(t.gpu, new FsModelSource(join(MODELS, 'tiny-qwen2')), { kvBudgetBytes: 2 * 1024 * 1024 });
-  // 8 blocks of 16 tokens: a third 40-token agent pushes an idle one out of the GPU.
-  small = await WebGpuBackend.load(t.gpu, new FsModelSource(join(MODELS, 'tiny-llama')), { kvBudgetBytes: 8 * 8192 });
+  // 8 blocks of 16 tokens (4 KiB each with the default f16 KV): a third 40-token agent pushes an idle one out of the GPU.
+  small = await WebGpuBackend.load(t.gpu, new FsModelSource(join(MODELS, 'tiny-llama')), { kvBudgetBytes: 8 * 4096 });
+  expect(small.totalBlocks).toBe(8);
 });
 
 afterAll(() => {
@@ -82,7 +83,10 @@ describe('AgentCacheStore on WebGPU with a folder as cold storage', () => {
     const dir = mkdtempSync(join(tmpdir(), 'semantic-budget-'));
     const perAgent = 3 * bytesPerBlock(llama.extractModelSpec());
     const hotBudget = 3 * perAgent;
-    const { engine, store } = runtime(llama, dir, { hotBudgetBytes: hotBudget, warmBudgetBytes: 3 * 40 * 1024 });
+    // Room for 3 agents' blobs: ~40 KiB each with f32 KV, half that with the default f16 KV
+    // (blobs store the pool's dtype).
+    const warmBudget = (3 * 40 * 1024 * kvBytesPerElement(llama.extractModelSpec().dtype)) / 4;
+    const { engine, store } = runtime(llama, dir, { hotBudgetBytes: hotBudget, warmBudgetBytes: warmBudget });
     const ref = runtime(llama, null);
     const prompts = Array.from({ length: 10 }, (_, i) => ids(10 + i, 30));
     const firsts: number[][] = [];
@@ -90,7 +94,7 @@ describe('AgentCacheStore on WebGPU with a folder as cold storage', () => {
       firsts.push([...(await turn(engine, `agent-${i}`, p)).tokenIds]);
       await store.flush();
       expect(store.hotBytes()).toBeLessThanOrEqual(hotBudget);
-      expect(store.stats().warmBytes).toBeLessThanOrEqual(3 * 40 * 1024);
+      expect(store.stats().warmBytes).toBeLessThanOrEqual(warmBudget);
     }
     const tiers = new Set<string>();
     // Most recent first: the last agents are still hot, the middle ones warm, the first cold.

@@ -24,7 +24,8 @@ let roomy: WebGpuBackend;
 beforeAll(async () => {
   const t = await testGpu();
   const files = new FsModelSource(join(MODELS, 'tiny-llama'));
-  small = await WebGpuBackend.load(t.gpu, files, { kvBudgetBytes: 12 * 8192 }); // 12 blocks of 16 tokens
+  small = await WebGpuBackend.load(t.gpu, files, { kvBudgetBytes: 12 * 4096 }); // 12 blocks of 16 tokens (f16 KV)
+  expect(small.totalBlocks).toBe(12);
   roomy = await WebGpuBackend.load(t.gpu, files, { kvBudgetBytes: 2 * 1024 * 1024 });
 });
 

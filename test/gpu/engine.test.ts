@@ -22,8 +22,9 @@ beforeAll(async () => {
   const files = new FsModelSource(DIR);
   tokenizer = await HfTokenizer.load({ modelId: 'tiny-llama', localModelPath: MODELS, files });
   backend = await WebGpuBackend.load(t.gpu, files, { kvBudgetBytes: 4 * 1024 * 1024 });
-  // 12 blocks of 16 tokens: too small for four 60-token requests at once.
-  small = await WebGpuBackend.load(t.gpu, files, { kvBudgetBytes: 12 * 8192 });
+  // 12 blocks of 16 tokens (4 KiB each with the default f16 KV): too small for four 60-token requests at once.
+  small = await WebGpuBackend.load(t.gpu, files, { kvBudgetBytes: 12 * 4096 });
+  expect(small.totalBlocks).toBe(12);
 });
 
 afterAll(() => {

@@ -9,7 +9,7 @@ export interface TestGpu extends KernelContext {
   readonly gpu: GpuContext;
   /** Record work with `record`, submit it, release transients, and wait for the queue. */
   run(record: (encoder: GPUCommandEncoder, transients: GPUBuffer[]) => void): Promise<void>;
-  upload(data: Float32Array | Uint32Array | Int32Array | Uint16Array): GPUBuffer;
+  upload(data: Float32Array | Uint32Array | Int32Array | Uint16Array | Uint8Array): GPUBuffer;
   zeros(bytes: number): GPUBuffer;
   readF32(buffer: GPUBuffer, count: number): Promise<Float32Array>;
   readU32(buffer: GPUBuffer, count: number): Promise<Uint32Array>;

@@ -51,7 +51,8 @@ const { generateBatch } = await import(at('src/application/batch-generate.ts'));
 const dir = ${JSON.stringify(join(root, 'public', 'models', 'tiny-qwen2'))};
 const gpu = await createGpuContext({ gpu: nodeGpu() });
 const ids = Array.from({ length: 20 }, (_, i) => (3 * 131 + i * 17 + ((i * i) % 7)) % 500);
-const { model } = await loadCpuModel(new FsModelSource(dir));
+// The default f16 KV pool rounds K/V to f16; the reference does the same.
+const { model } = await loadCpuModel(new FsModelSource(dir), { kvDtype: 'f16' });
 const cpu = model.generateGreedy(ids, 17, { eosTokenIds: [] });
 const run = async (options, on = gpu) => {
   const backend = await WebGpuBackend.load(on, new FsModelSource(dir), { kvBudgetBytes: 4 << 20, ...options });
@@ -61,7 +62,7 @@ const run = async (options, on = gpu) => {
 };
 const whole = await run({});
 const split = await run({ maxBindingBytes: 12000 });
-// The same model on a device created without shader-f16: packed-u32 weight loads instead of native f16.
+// The same model on a device created without shader-f16: packed-u32 weight and KV loads instead of native f16.
 const unpacked = await run({}, await createGpuContext({ gpu: nodeGpu(), allowF16: false }));
 let maxLogitError = 0;
 whole.logits.forEach((row, i) => row.forEach((v, j) => (maxLogitError = Math.max(maxLogitError, Math.abs(v - cpu.logits[i][j])))));

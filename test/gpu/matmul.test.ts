@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { linear } from '../../src/adapters/cpu/ops.ts';
 import { InvalidRequestError } from '../../src/domain/errors.ts';
-import { f16ArrayToF32, f32ArrayToF16 } from '../../src/domain/half.ts';
 import type { GpuDtype, GpuTensor } from '../../src/adapters/webgpu/gpu-tensor.ts';
 import {
   chooseMatmulKernel,
@@ -12,18 +11,21 @@ import {
   type MatmulKernel,
 } from '../../src/adapters/webgpu/ops/matmul.ts';
 import { maxAbsDiff, randomF32, testGpu, type TestGpu } from './harness.ts';
+import { ALL_WEIGHT_DTYPES, packMatrix } from './weight-packing.ts';
 
 // Tolerance vs the CPU reference (which accumulates in f64): inputs are uniform in [-1, 1), so
 // outputs here reach |y| ~ 12; sequential f32 accumulation over K <= 96 terms was measured at
 // max abs err <= 6e-6 (1.4e-5 at K = 512), so 1e-4 leaves a wide margin. f16 weights are
 // compared against the CPU run on the same f16-rounded weights, so the only difference is again
 // f32 accumulation (against the unrounded f32 weights the error is ~2e-3: the f16 rounding).
+// bf16, q8 and q4 likewise: the CPU runs on the bf16-rounded / dequantized values the kernel
+// decodes (the quantized formats are never expanded on the GPU; w_at decodes in registers).
 const TOL = 1e-4;
 
 interface Problem {
   readonly x: Float32Array;
-  readonly wRef: Float32Array; // the weights the GPU actually sees, as f32 (f16-rounded for f16)
-  readonly wPacked: Float32Array | Uint16Array;
+  readonly wRef: Float32Array; // the weights the GPU actually sees, as f32 (rounded / dequantized)
+  readonly wPacked: Float32Array | Uint16Array | Uint8Array;
   readonly bias?: Float32Array;
 }
 
@@ -31,9 +33,8 @@ function problem(M: number, N: number, K: number, dtype: GpuDtype, withBias: boo
   const x = randomF32(M * K, seed);
   const w32 = randomF32(N * K, seed + 1);
   const bias = withBias ? randomF32(N, seed + 2) : undefined;
-  if (dtype === 'f32') return { x, wRef: w32, wPacked: w32, bias };
-  const packed = f32ArrayToF16(w32);
-  return { x, wRef: f16ArrayToF32(packed), wPacked: packed, bias };
+  const { ref, packed } = packMatrix(dtype, w32, K);
+  return { x, wRef: ref, wPacked: packed, bias };
 }
 
 async function gpuMatmul(
@@ -72,7 +73,7 @@ describe('WebGPU matmul (y = x Wᵀ + b, HF [N, K] weights)', () => {
     [33, 128, 96],
     [70, 517, 64],
   ];
-  for (const dtype of ['f32', 'f16'] as const) {
+  for (const dtype of ALL_WEIGHT_DTYPES) {
     for (const [M, N, K] of shapes) {
       for (const withBias of [false, true]) {
         it(`${dtype} weights, M=${M} N=${N} K=${K}${withBias ? ' + bias' : ''} (${chooseMatmulKernel(M)}) matches the CPU`, async () => {
@@ -96,11 +97,13 @@ describe('WebGPU matmul (y = x Wᵀ + b, HF [N, K] weights)', () => {
     expect(chooseMatmulKernel(70)).toBe('tiled');
   });
 
-  for (const dtype of ['f32', 'f16'] as const) {
+  for (const dtype of ALL_WEIGHT_DTYPES) {
     it(`is batch invariant (${dtype}): row r is bitwise equal for M=1, 5, 70 and either kernel`, async () => {
       const t = await testGpu();
       const N = 67; // not a tile multiple
-      const K = 130; // not a multiple of either kernel's K stage
+      // Not a multiple of either kernel's K stage; for the 32-element block formats 96 = 3 blocks,
+      // so q4 rows (54 bytes) start off word boundaries.
+      const K = dtype === 'q8' || dtype === 'q4' ? 96 : 130;
       const big = problem(70, N, K, dtype, true, 7);
       const full = await gpuMatmul(t, big, 70, N, K, dtype); // tiled
       const fullVec = await gpuMatmul(t, big, 70, N, K, dtype, 'vec');
@@ -166,6 +169,7 @@ describe('WebGPU matmul (y = x Wᵀ + b, HF [N, K] weights)', () => {
     const out = t.zeros(4 * 6 * 4);
     const wf32: GpuTensor = { buffer: t.zeros(6 * 8 * 4), dtype: 'f32', shape: [6, 8] };
     const wf16odd: GpuTensor = { buffer: t.zeros(6 * 8 * 2), dtype: 'f16', shape: [6, 7] };
+    const wq4: GpuTensor = { buffer: t.zeros(6 * 18), dtype: 'q4', shape: [6, 8] };
     const ok: MatmulArgs = { x, w: wf32, out, M: 4, N: 6, K: 8 };
     const bad: MatmulArgs[] = [
       { ...ok, M: 0 },
@@ -175,6 +179,7 @@ describe('WebGPU matmul (y = x Wᵀ + b, HF [N, K] weights)', () => {
       { ...ok, xOffsetRows: 1 }, // x too small for the offset
       { ...ok, xOffsetRows: -1 },
       { ...ok, w: wf16odd, K: 7 }, // f16 needs even K
+      { ...ok, w: wq4 }, // q4 needs K to be whole 32-element blocks
       { ...ok, bias: t.zeros(4) }, // bias shorter than N
       { ...ok, out: x }, // aliasing
     ];

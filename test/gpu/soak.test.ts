@@ -30,7 +30,8 @@ let roomy: WebGpuBackend;
 beforeAll(async () => {
   const gpu = (await testGpu()).gpu;
   const files = new FsModelSource(MODEL);
-  small = await WebGpuBackend.load(gpu, files, { kvBudgetBytes: 24 * 8192 }); // 24 blocks of 16 tokens
+  small = await WebGpuBackend.load(gpu, files, { kvBudgetBytes: 24 * 4096 }); // 24 blocks of 16 tokens (f16 KV)
+  expect(small.totalBlocks).toBe(24);
   roomy = await WebGpuBackend.load(gpu, files, { kvBudgetBytes: 8 * 1024 * 1024 });
 });
 
@@ -56,7 +57,7 @@ function open(persistence: FsCachePersistence): Runtime {
   const engine = new BlockPoolBatchEngine(small, null, { maxBatchTokens: 64, maxPrefillChunk: 32 });
   const store = new AgentCacheStore(engine, small, safetensorsBlobCodec, persistence, {
     costModel: eager(),
-    hotBudgetBytes: 6 * 8192, // about 6 blocks of idle agents on the GPU
+    hotBudgetBytes: 6 * 4096, // about 6 blocks of idle agents on the GPU
     warmBudgetBytes: 64 * 1024, // a few blobs in host memory; the rest go cold
     quantization: 'none',
   });

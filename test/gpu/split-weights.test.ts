@@ -2,7 +2,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { BlockPool } from '../../src/domain/block-pool.ts';
 import { InvalidRequestError } from '../../src/domain/errors.ts';
-import { f32ArrayToF16 } from '../../src/domain/half.ts';
 import { parseModelConfig } from '../../src/domain/model-config.ts';
 import { generateBatch, type BatchRequest } from '../../src/application/batch-generate.ts';
 import { FsModelSource } from '../../src/adapters/node/hf-folder.ts';
@@ -14,6 +13,7 @@ import { encodeMatmulWith, type MatmulArgs, type MatmulKernel } from '../../src/
 import { uploadWeights } from '../../src/adapters/webgpu/weights.ts';
 import { WebGpuBackend, type WebGpuBackendOptions } from '../../src/adapters/webgpu/webgpu-backend.ts';
 import { randomF32, testGpu, type TestGpu } from './harness.ts';
+import { ALL_WEIGHT_DTYPES, packMatrix } from './weight-packing.ts';
 
 /**
  * A weight matrix larger than the storage binding limit is split by rows into parts. Matmul
@@ -26,20 +26,20 @@ function bits(a: Float32Array): Uint32Array {
   return new Uint32Array(a.buffer, a.byteOffset, a.length);
 }
 
-/** Host data of a [rows, cols] matrix in the GPU's packing (f32, or f16 halves). */
-function matrixData(rows: number, cols: number, dtype: GpuDtype, seed: number): Float32Array | Uint16Array {
-  const f = randomF32(rows * cols, seed, 2);
-  return dtype === 'f32' ? f : f32ArrayToF16(f);
+/** Host data of a [rows, cols] matrix in the GPU's packing, and the f32 values it decodes to. */
+function matrixData(rows: number, cols: number, dtype: GpuDtype, seed: number): { packed: Float32Array | Uint16Array | Uint8Array; ref: Float32Array; cols: number } {
+  return { ...packMatrix(dtype, randomF32(rows * cols, seed, 2), cols), cols };
 }
 
 /** Upload `data` whole, and again split into parts of the given row counts. */
-function uploadBoth(t: TestGpu, data: Float32Array | Uint16Array, rows: number, dtype: GpuDtype, split: readonly number[]): { whole: GpuTensor; parted: GpuTensor } {
-  const cols = data.length / rows;
+function uploadBoth(t: TestGpu, m: ReturnType<typeof matrixData>, rows: number, dtype: GpuDtype, split: readonly number[]): { whole: GpuTensor; parted: GpuTensor } {
+  const { packed: data, cols } = m;
+  const rowUnits = data.length / rows; // array elements per row (bytes for the block formats)
   const whole: GpuTensor = { buffer: t.upload(data), dtype, shape: [rows, cols] };
   const parts: GpuTensorPart[] = [];
   let rowStart = 0;
   for (const n of split) {
-    parts.push({ buffer: t.upload(data.slice(rowStart * cols, (rowStart + n) * cols)), rowStart, rows: n });
+    parts.push({ buffer: t.upload(data.slice(rowStart * rowUnits, (rowStart + n) * rowUnits)), rowStart, rows: n });
     rowStart += n;
   }
   expect(rowStart).toBe(rows);
@@ -62,14 +62,15 @@ async function matmul(t: TestGpu, w: GpuTensor, x: GPUBuffer, bias: GPUBuffer | 
 }
 
 describe('matmul with W split by rows (output columns)', () => {
-  const [N, K] = [201, 130]; // neither a tile multiple
+  const N = 201; // not a tile multiple
   const splits: readonly (readonly number[])[] = [
     [70, 13, 118], // 3 uneven parts, boundaries off the 64-column tiles
     [1, 64, 100, 36], // 4 parts, one a single row
   ];
-  for (const dtype of ['f32', 'f16'] as const) {
+  for (const dtype of ['f32', 'f16', 'q4'] as const) {
     it(`${dtype}: every split, kernel and M gives bitwise the unsplit result (with and without bias)`, async () => {
       const t = await testGpu();
+      const K = dtype === 'q4' ? 96 : 130; // not a tile multiple; q4: 3 blocks, rows off word boundaries
       const x = t.upload(randomF32(70 * K, 5));
       const bias = t.upload(randomF32(N, 6));
       const data = matrixData(N, K, dtype, 7);
@@ -91,6 +92,7 @@ describe('matmul with W split by rows (output columns)', () => {
 
   it('stays batch invariant when split: row r is the same for M=1, 5 and 70', async () => {
     const t = await testGpu();
+    const K = 130;
     const x = t.upload(randomF32(70 * K, 8));
     const { whole, parted } = uploadBoth(t, matrixData(N, K, 'f16', 9), N, 'f16', [70, 13, 118]);
     const full = await matmul(t, parted, x, undefined, 70, 'tiled');
@@ -104,6 +106,7 @@ describe('matmul with W split by rows (output columns)', () => {
 
   it('rejects parts that do not tile the rows, with InvalidRequestError', async () => {
     const t = await testGpu();
+    const K = 130;
     const { whole, parted } = uploadBoth(t, matrixData(N, K, 'f32', 10), N, 'f32', [70, 13, 118]);
     const x = t.zeros(K * 4);
     const out = t.zeros(N * 4);
@@ -128,13 +131,16 @@ describe('matmul with W split by rows (output columns)', () => {
 });
 
 describe('embedding with the table split by vocab rows', () => {
-  const [vocab, hidden] = [50, 24];
+  const vocab = 50;
   // First and last row of every part, repeats, and an out-of-vocabulary id (zero row).
   const ids = [0, 6, 7, 36, 37, 49, 50, 3, 49, 0, 20, 1000];
-  for (const dtype of ['f32', 'f16'] as const) {
-    it(`${dtype}: 3 uneven parts give bitwise the unsplit gather`, async () => {
+  for (const dtype of ALL_WEIGHT_DTYPES) {
+    it(`${dtype}: 3 uneven parts give bitwise the unsplit gather, which is the decoded table`, async () => {
       const t = await testGpu();
-      const { whole, parted } = uploadBoth(t, matrixData(vocab, hidden, dtype, 11), vocab, dtype, [7, 30, 13]);
+      // Block formats need whole 32-element blocks per row; 96 = 3 blocks puts q4 rows off words.
+      const hidden = dtype === 'q8' || dtype === 'q4' ? 96 : 24;
+      const m = matrixData(vocab, hidden, dtype, 11);
+      const { whole, parted } = uploadBoth(t, m, vocab, dtype, [7, 30, 13]);
       const tokenIds = t.upload(new Uint32Array(ids));
       const gather = async (table: GpuTensor): Promise<Float32Array> => {
         const out = t.upload(new Float32Array(ids.length * hidden).fill(Number.NaN));
@@ -147,6 +153,9 @@ describe('embedding with the table split by vocab rows', () => {
       const got = await gather(parted);
       expect(bits(got)).toEqual(bits(want));
       expect([...got.subarray(6 * hidden, 7 * hidden)]).toEqual(new Array(hidden).fill(0));
+      ids.forEach((id, i) => {
+        if (id < vocab) expect(bits(got.subarray(i * hidden, (i + 1) * hidden))).toEqual(bits(m.ref.subarray(id * hidden, (id + 1) * hidden)));
+      });
       release(t, whole, parted);
       t.buffers.release(tokenIds);
     });
@@ -185,6 +194,7 @@ describe.each([
   ['tiny-qwen2', {}], // f16 checkpoint: packed f16 weights, untied lm_head
   ['tiny-llama', {}], // f32 weights, tied embedding
   ['tiny-llama', { matrixDtype: 'f16' }],
+  ['tiny-qwen2', { weights: 'q4' }], // q4 blocks quantized at load, split inside the byte stream
 ] as const)('%s %j: a backend with split weights equals the unsplit backend bitwise', (id, extra: WebGpuBackendOptions) => {
   const loaded: WebGpuBackend[] = [];
   const liveBuffers: number[] = [];
@@ -204,7 +214,8 @@ describe.each([
     const reqs = [0, 1, 2].map((s) => ({ promptIds: Array.from({ length: 9 + 5 * s }, (_, i) => (s * 97 + i * 31) % 500), maxTokens: 8 }));
     const whole = await run({}, reqs);
     // 12 000 bytes splits lm_head / the embedding (9-12 parts) and q, o, gate, up, down (2-4 parts).
-    const split = await run({ maxBindingBytes: 12_000 }, reqs);
+    // q4 matrices are ~3.6x smaller than f16, so a smaller limit splits them as often.
+    const split = await run({ maxBindingBytes: extra.weights === 'q4' ? 3_000 : 12_000 }, reqs);
     expect(liveBuffers[1] - liveBuffers[0]).toBeGreaterThanOrEqual(8); // the parts really exist
     expect(split.map((r) => r.tokens)).toEqual(whole.map((r) => r.tokens));
     split.forEach((r, i) => {

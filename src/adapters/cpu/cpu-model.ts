@@ -8,6 +8,8 @@ import {
   modelTensorSpecs,
   tensorElements,
 } from '../../domain/model-tensors.ts';
+import { f16ArrayToF32, f32ArrayToF16 } from '../../domain/half.ts';
+import type { KvDtype } from '../../domain/model-cache-spec.ts';
 import { ropeInvFreq } from '../../domain/rope.ts';
 import { CpuKvCache } from './kv-cache.ts';
 import { addInPlace, applyRope, argmax, attention, embeddingGather, linear, rmsNorm, swiglu } from './ops.ts';
@@ -34,6 +36,15 @@ interface LayerWeights {
   readonly gate: Float32Array;
   readonly up: Float32Array;
   readonly down: Float32Array;
+}
+
+export interface CpuModelOptions {
+  /**
+   * Storage of the KV cache: 'f32' (default) keeps K/V exact; 'f16' rounds each K and V value to
+   * the nearest f16 before it is cached, as the GPU's f16 pool does, so the GPU can be checked
+   * against it tightly.
+   */
+  readonly kvDtype?: KvDtype;
 }
 
 export interface ForwardOptions {
@@ -101,8 +112,10 @@ export class CpuReferenceModel {
   private readonly finalNorm: Float32Array;
   private readonly lmHead: Float32Array;
   private readonly invFreq: Float32Array;
+  private readonly kvDtype: KvDtype;
 
-  constructor(config: ModelConfig, weights: ReadonlyMap<string, Float32Array>) {
+  constructor(config: ModelConfig, weights: ReadonlyMap<string, Float32Array>, options: CpuModelOptions = {}) {
+    this.kvDtype = options.kvDtype ?? 'f32';
     validateWeights(config, weights);
     this.config = config;
     this.embedTokens = weights.get(EMBED_TOKENS) as Float32Array;
@@ -181,7 +194,8 @@ export class CpuReferenceModel {
     const nTokens = positions.length;
     applyRope(q, { nTokens, nHeads, headDim }, positions, this.invFreq);
     applyRope(k, { nTokens, nHeads: nKvHeads, headDim }, positions, this.invFreq);
-    cache.write(index, positions[0], k, v);
+    if (this.kvDtype === 'f16') cache.write(index, positions[0], f16ArrayToF32(f32ArrayToF16(k)), f16ArrayToF32(f32ArrayToF16(v)));
+    else cache.write(index, positions[0], k, v);
     const attn = attention({
       q,
       positions,

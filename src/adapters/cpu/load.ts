@@ -2,7 +2,9 @@ import { parseModelConfig, type ModelConfig } from '../../domain/model-config.ts
 import { assertTensorShapes } from '../../domain/model-tensors.ts';
 import type { ModelFileSource } from '../../ports/outbound.ts';
 import { readCheckpoint, readJsonFile, tensorToFloat32 } from '../safetensors/index.ts';
-import { CpuReferenceModel } from './cpu-model.ts';
+import { f16ArrayToF32, f32ArrayToF16 } from '../../domain/half.ts';
+import { dequantizeBlocks, quantizeBlocks, BLOCK_LAYOUTS, type BlockQuant } from '../../domain/weight-blocks.ts';
+import { CpuReferenceModel, type CpuModelOptions } from './cpu-model.ts';
 
 /**
  * Load an HF model folder (config.json + model.safetensors, or a sharded
@@ -11,6 +13,8 @@ import { CpuReferenceModel } from './cpu-model.ts';
 
 /** One tensor of the checkpoint, widened to f32, with its shape from the file. */
 export interface LoadedTensor {
+  /** The checkpoint's dtype (F32, F16, BF16, ...). */
+  readonly dtype: string;
   readonly shape: readonly number[];
   readonly data: Float32Array;
 }
@@ -24,7 +28,7 @@ export interface LoadedCpuModel {
 export async function loadWeights(source: ModelFileSource): Promise<Map<string, LoadedTensor>> {
   const out = new Map<string, LoadedTensor>();
   const { tensors } = await readCheckpoint(source);
-  for (const [name, entry] of tensors) out.set(name, { shape: entry.shape, data: tensorToFloat32(entry) });
+  for (const [name, entry] of tensors) out.set(name, { dtype: entry.dtype, shape: entry.shape, data: tensorToFloat32(entry) });
   return out;
 }
 
@@ -32,11 +36,29 @@ export async function loadModelConfig(source: ModelFileSource): Promise<ModelCon
   return parseModelConfig(await readJsonFile(source, 'config.json'));
 }
 
-export async function loadCpuModel(source: ModelFileSource): Promise<LoadedCpuModel> {
+export interface CpuLoadOptions extends CpuModelOptions {
+  /**
+   * Run on the values the GPU decodes from weights quantized at load (its `weights` option):
+   * every matrix quantized to `q8`/`q4` blocks and dequantized back. A matrix whose rows are not
+   * whole 32-element blocks is rounded to the 16-bit storage the GPU then keeps (f16 for an f32
+   * checkpoint; F16/BF16 values are exact already).
+   */
+  readonly weights?: BlockQuant;
+}
+
+function asGpuDecodes(t: LoadedTensor, quant: BlockQuant): Float32Array {
+  if (t.shape.length !== 2) return t.data;
+  const cols = t.shape[1];
+  if (cols % BLOCK_LAYOUTS[quant].blockElements === 0) return dequantizeBlocks(quant, quantizeBlocks(quant, t.data, cols), t.data.length);
+  return t.dtype === 'F32' && cols % 2 === 0 ? f16ArrayToF32(f32ArrayToF16(t.data)) : t.data;
+}
+
+export async function loadCpuModel(source: ModelFileSource, options: CpuLoadOptions = {}): Promise<LoadedCpuModel> {
   const config = await loadModelConfig(source);
   const tensors = await loadWeights(source);
   assertTensorShapes(config, tensors);
   const weights = new Map<string, Float32Array>();
-  for (const [name, t] of tensors) weights.set(name, t.data);
-  return { config, model: new CpuReferenceModel(config, weights) };
+  const quant = options.weights;
+  for (const [name, t] of tensors) weights.set(name, quant ? asGpuDecodes(t, quant) : t.data);
+  return { config, model: new CpuReferenceModel(config, weights, { kvDtype: options.kvDtype }) };
 }

@@ -99,9 +99,10 @@ function encodeAttention(r: ForwardResources, enc: GPUCommandEncoder, b: StepBuf
   encodeRope(ctx, enc, { ...rope, x: b.k, nHeads: c.nKvHeads }, t);
   const kPool = r.kv.keys[layer];
   const vPool = r.kv.values[layer];
-  encodeKvWrite(ctx, enc, { k: b.k, v: b.v, kPool, vPool, slots: b.slots, nTokens: T, nKvHeads: c.nKvHeads, headDim: c.headDim }, t);
+  const kvDtype = r.kv.spec.dtype;
+  encodeKvWrite(ctx, enc, { k: b.k, v: b.v, kPool, vPool, kvDtype, slots: b.slots, nTokens: T, nKvHeads: c.nKvHeads, headDim: c.headDim }, t);
   encodePagedAttention(ctx, enc, {
-    q: b.q, kPool, vPool, out: b.attn,
+    q: b.q, kPool, vPool, kvDtype, out: b.attn,
     tokenSeq: b.tokenSeq, tokenPos: b.positions, blockTables: b.blockTables, tableOffsets: b.tableOffsets,
     nTokens: T, nSeqs: plan.nSeqs, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim,
     blockTokens: r.kv.spec.blockTokens, scale: 1 / Math.sqrt(c.headDim),

@@ -7,7 +7,12 @@ import { MAP_READ_MODE, STORAGE_RW as STORAGE, Usage } from './usage.ts';
  * buffer is labelled. `reuse: false` (or the debug switch) destroys instead of recycling, which
  * exposes use-after-release bugs that reuse would hide.
  */
+/** What a buffer is for, so memory can be reported by category (gpu_bytes). */
+export type GpuBufferCategory = 'weights' | 'kv_pool' | 'activations';
+
 export interface GpuBufferStats {
+  /** Bytes allocated on the device by category, live and recycled ('activations' covers every transient). */
+  readonly byCategory: Readonly<Record<GpuBufferCategory, number>>;
   readonly liveBuffers: number;
   readonly liveBytes: number;
   readonly pooledBuffers: number;
@@ -32,7 +37,8 @@ function sizeClass(bytes: number): number {
 }
 
 export class GpuBuffers {
-  private readonly live = new Map<GPUBuffer, { bytes: number; pooled: boolean }>();
+  private readonly live = new Map<GPUBuffer, { bytes: number; pooled: boolean; category: GpuBufferCategory }>();
+  private readonly categoryBytes: Record<GpuBufferCategory, number> = { weights: 0, kv_pool: 0, activations: 0 };
   private readonly pool = new Map<string, GPUBuffer[]>();
   private liveBytes = 0;
   private pooledBytes = 0;
@@ -48,13 +54,13 @@ export class GpuBuffers {
   }
 
   /** A buffer of exactly `bytes` (rounded up to 4), never recycled: weights, KV pools. */
-  createExact(label: string, bytes: number, usage: GPUBufferUsageFlags = STORAGE): GPUBuffer {
+  createExact(label: string, bytes: number, usage: GPUBufferUsageFlags = STORAGE, category: GpuBufferCategory = 'activations'): GPUBuffer {
     const size = Math.max(4, Math.ceil(bytes / 4) * 4);
     if (!Number.isFinite(size) || size > this.device.limits.maxBufferSize) {
       throw new InvalidRequestError(`buffer ${label} of ${bytes} bytes exceeds maxBufferSize`, { bytes, limit: this.device.limits.maxBufferSize });
     }
     const buffer = this.device.createBuffer({ label, size, usage });
-    this.track(buffer, size, false);
+    this.track(buffer, size, false, category);
     return buffer;
   }
 
@@ -66,17 +72,18 @@ export class GpuBuffers {
     if (recycled) {
       this.pooledBytes -= size;
       recycled.label = label;
-      this.track(recycled, size, true);
+      this.track(recycled, size, true, 'activations');
       return recycled;
     }
     const buffer = this.device.createBuffer({ label, size, usage });
-    this.track(buffer, size, true);
+    this.categoryBytes.activations += size;
+    this.track(buffer, size, true, 'activations');
     return buffer;
   }
 
   /** A buffer holding `data`, created exactly (uploads of weights and tables). */
-  upload(label: string, data: ArrayBufferView, usage: GPUBufferUsageFlags = STORAGE): GPUBuffer {
-    const buffer = this.createExact(label, data.byteLength, usage | Usage.COPY_DST);
+  upload(label: string, data: ArrayBufferView, usage: GPUBufferUsageFlags = STORAGE, category: GpuBufferCategory = 'activations'): GPUBuffer {
+    const buffer = this.createExact(label, data.byteLength, usage | Usage.COPY_DST, category);
     this.write(buffer, data);
     return buffer;
   }
@@ -116,6 +123,7 @@ export class GpuBuffers {
       this.pooledBytes += entry.bytes;
       buffer.label = `${buffer.label}:pooled`;
     } else {
+      this.categoryBytes[entry.category] -= entry.bytes;
       buffer.destroy();
     }
   }
@@ -123,6 +131,7 @@ export class GpuBuffers {
   /** Drop recycled buffers (memory pressure). */
   trim(): void {
     for (const list of this.pool.values()) for (const b of list) b.destroy();
+    this.categoryBytes.activations -= this.pooledBytes;
     this.pool.clear();
     this.pooledBytes = 0;
   }
@@ -131,17 +140,22 @@ export class GpuBuffers {
     this.trim();
     for (const b of this.live.keys()) b.destroy();
     this.live.clear();
+    this.categoryBytes.weights = 0;
+    this.categoryBytes.kv_pool = 0;
+    this.categoryBytes.activations = 0;
     this.liveBytes = 0;
   }
 
   stats(): GpuBufferStats {
     let pooledBuffers = 0;
     for (const list of this.pool.values()) pooledBuffers += list.length;
-    return { liveBuffers: this.live.size, liveBytes: this.liveBytes, pooledBuffers, pooledBytes: this.pooledBytes, peakBytes: this.peakBytes };
+    return { byCategory: { ...this.categoryBytes }, liveBuffers: this.live.size, liveBytes: this.liveBytes, pooledBuffers, pooledBytes: this.pooledBytes, peakBytes: this.peakBytes };
   }
 
-  private track(buffer: GPUBuffer, bytes: number, pooled: boolean): void {
-    this.live.set(buffer, { bytes, pooled });
+  private track(buffer: GPUBuffer, bytes: number, pooled: boolean, category: GpuBufferCategory): void {
+    // Exact buffers count when created; pooled ones when first created (recycling moves none).
+    if (!pooled) this.categoryBytes[category] += bytes;
+    this.live.set(buffer, { bytes, pooled, category });
     this.liveBytes += bytes;
     this.peakBytes = Math.max(this.peakBytes, this.liveBytes + this.pooledBytes);
   }

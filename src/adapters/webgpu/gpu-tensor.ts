@@ -1,4 +1,7 @@
 import { InvalidRequestError } from '../../domain/errors.ts';
+import { formatBytes, type GpuDtype } from './weight-formats.ts';
+
+export type { GpuDtype } from './weight-formats.ts';
 
 /**
  * A tensor resident in GPU buffers.
@@ -6,7 +9,10 @@ import { InvalidRequestError } from '../../domain/errors.ts';
  * - dtype 'f16': IEEE half bits, two per u32 word, little-endian (element i is the low half of
  *   word i/2 when i is even), read in WGSL as `array<u32>` with `unpack2x16float(w)[i & 1]`,
  *   which needs no shader-f16 extension. Rows of f16 matrices have an even length.
- * BF16 checkpoints are converted to f32 at load (exact), since WGSL has no bf16.
+ * - dtype 'bf16': the checkpoint's bfloat16 bits in the same packing, widened in WGSL by a shift
+ *   and a bitcast (2 bytes per weight on the GPU, as in the file).
+ * - dtype 'q8' / 'q4': 32-element blocks with an f16 scale (domain/weight-blocks.ts), decoded in
+ *   registers. Every format is described once in weight-formats.ts.
  *
  * A matrix larger than the device's storage binding limit is split by rows into `parts`, each
  * its own buffer holding rows [rowStart, rowStart + rows) in the same layout (so part p is the
@@ -15,8 +21,6 @@ import { InvalidRequestError } from '../../domain/errors.ts';
  * consumer that ignores `parts` fails its size check instead of reading the wrong rows.
  * Consumers that handle parts (matmul along N, embedding along vocab) go through `tensorParts`.
  */
-export type GpuDtype = 'f32' | 'f16';
-
 export interface GpuTensorPart {
   readonly buffer: GPUBuffer;
   /** First row of the whole tensor that this part holds. */
@@ -36,8 +40,6 @@ export interface GpuTensor {
 export function elementCount(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
-
-export const BYTES_PER_ELEMENT: Readonly<Record<GpuDtype, number>> = { f32: 4, f16: 2 };
 
 /**
  * The row parts of a tensor: its `parts`, checked to be in order, contiguous and complete, or
@@ -67,8 +69,9 @@ export function tensorParts(t: GpuTensor): readonly GpuTensorPart[] {
 
 /** Rows per part when a [rows, cols] matrix of `dtype` must fit `maxBytes` per binding. */
 export function rowsPerPart(rows: number, cols: number, dtype: GpuDtype, maxBytes: number): number {
-  const rowBytes = cols * BYTES_PER_ELEMENT[dtype];
-  const fit = Math.floor(maxBytes / rowBytes);
+  const rowBytes = formatBytes(dtype, 1, cols);
+  // Against whole words: a part's binding is padded to 4 bytes, which must still fit.
+  const fit = Math.floor((Math.floor(maxBytes / 4) * 4) / rowBytes);
   if (fit < 1) {
     throw new InvalidRequestError(`one row of ${rowBytes} bytes exceeds the storage binding limit of ${maxBytes} bytes`, { rowBytes, limit: maxBytes });
   }

@@ -1,13 +1,18 @@
 import type { BlockCopy, BlockId, PoolLayout } from '../../domain/block-pool.ts';
 import { InvalidRequestError } from '../../domain/errors.ts';
-import { elementsPerBlockPerLayer, type ModelCacheSpec } from '../../domain/model-cache-spec.ts';
+import { f16ArrayToF32, f32ArrayToF16 } from '../../domain/half.ts';
+import { elementsPerBlockPerLayer, kvBytesPerElement, type ModelCacheSpec } from '../../domain/model-cache-spec.ts';
 import type { KvSnapshot } from '../../ports/outbound.ts';
 import type { GpuBuffers } from './gpu-buffers.ts';
 import { MAP_READ_MODE, Usage } from './usage.ts';
 
 /**
  * The hot tier's memory: per layer, one K and one V buffer of `totalBlocks` blocks laid out
- * [block, tokenInBlock, kvHead, headDim] in f32. Which block belongs to whom is the domain
+ * [block, tokenInBlock, kvHead, headDim] in the spec's dtype: f32, or f16 as packed halves (two
+ * per u32 word, element i the low half of word i / 2 when even; 2 bytes per element, so a token
+ * costs 2 x layers x kvHeads x headDim x 2 bytes). Snapshots (KvSnapshot) are f32 whatever the
+ * pool holds: reading widens f16 exactly, writing rounds f32 to nearest f16, so a pool of either
+ * dtype restores a snapshot (and a blob) of the other. Which block belongs to whom is the domain
  * BlockPool's business; this class only moves bytes.
  */
 export class GpuKvPool {
@@ -23,15 +28,16 @@ export class GpuKvPool {
     readonly spec: ModelCacheSpec,
     layout: PoolLayout,
   ) {
-    if (spec.dtype !== 'f32') throw new InvalidRequestError('only f32 KV blocks are implemented', { dtype: spec.dtype });
+    if (spec.dtype !== 'f32' && spec.dtype !== 'f16') throw new InvalidRequestError(`unknown KV dtype ${String(spec.dtype)}`, { dtype: spec.dtype });
+    if (spec.headDim % 2 !== 0) throw new InvalidRequestError('KV blocks need an even headDim', { headDim: spec.headDim });
     // One buffer per layer and side: cap the pool at what one binding holds rather than shard,
     // which would multiply the attention kernel's bindings.
     this.totalBlocks = Math.min(layout.totalBlocks, layout.blocksPerShard);
-    this.blockBytes = elementsPerBlockPerLayer(spec) * 4;
-    this.tokenBytes = spec.nKvHeads * spec.headDim * 4;
+    this.blockBytes = elementsPerBlockPerLayer(spec) * kvBytesPerElement(spec.dtype);
+    this.tokenBytes = spec.nKvHeads * spec.headDim * kvBytesPerElement(spec.dtype);
     for (let l = 0; l < spec.nLayers; l++) {
-      this.keys.push(buffers.createExact(`kv:layer${l}:K`, this.totalBlocks * this.blockBytes));
-      this.values.push(buffers.createExact(`kv:layer${l}:V`, this.totalBlocks * this.blockBytes));
+      this.keys.push(buffers.createExact(`kv:layer${l}:K`, this.totalBlocks * this.blockBytes, undefined, 'kv_pool'));
+      this.values.push(buffers.createExact(`kv:layer${l}:V`, this.totalBlocks * this.blockBytes, undefined, 'kv_pool'));
     }
   }
 
@@ -76,16 +82,20 @@ export class GpuKvPool {
     }
     this.device.queue.submit([encoder.finish()]);
     await staging.mapAsync(MAP_READ_MODE, 0, offset);
-    const all = new Float32Array(staging.getMappedRange(0, offset).slice(0));
+    const raw = staging.getMappedRange(0, offset).slice(0);
     staging.unmap();
     this.buffers.release(staging);
+    const bpe = kvBytesPerElement(this.spec.dtype);
+    // f16 halves widen to f32 exactly.
+    const side = (byteStart: number): Float32Array => {
+      const count = (tokens * this.tokenBytes) / bpe;
+      return bpe === 2 ? f16ArrayToF32(new Uint16Array(raw, byteStart, count)) : new Float32Array(raw.slice(byteStart, byteStart + count * 4));
+    };
     const keys: Float32Array[] = [];
     const values: Float32Array[] = [];
-    const used = (tokens * this.tokenBytes) / 4;
     for (let l = 0; l < this.spec.nLayers; l++) {
-      const base = (2 * l * perSide) / 4;
-      keys.push(all.slice(base, base + used));
-      values.push(all.slice(base + perSide / 4, base + perSide / 4 + used));
+      keys.push(side(2 * l * perSide));
+      values.push(side(2 * l * perSide + perSide));
     }
     return { tokens, keys, values };
   }
@@ -94,13 +104,16 @@ export class GpuKvPool {
   write(blockTable: readonly BlockId[], snapshot: KvSnapshot): void {
     const blocks = Math.ceil(snapshot.tokens / this.spec.blockTokens);
     if (blocks > blockTable.length) throw new InvalidRequestError('block table shorter than the snapshot', { tokens: snapshot.tokens });
-    const perBlock = this.blockBytes / 4;
+    const perBlock = elementsPerBlockPerLayer(this.spec);
+    const f16 = this.spec.dtype === 'f16';
     for (let l = 0; l < this.spec.nLayers; l++) {
       const sides: Array<[GPUBuffer, Float32Array]> = [[this.keys[l], snapshot.keys[l]], [this.values[l], snapshot.values[l]]];
       for (const [buf, data] of sides) {
+        // An f16 pool rounds the snapshot to nearest f16 (the same rounding as a live KV write).
+        const stored = f16 ? f32ArrayToF16(data) : data;
         for (let b = 0; b < blocks; b++) {
           this.checkBlock(blockTable[b]);
-          const chunk = data.subarray(b * perBlock, Math.min((b + 1) * perBlock, data.length));
+          const chunk = stored.subarray(b * perBlock, Math.min((b + 1) * perBlock, stored.length));
           this.buffers.write(buf, chunk, blockTable[b] * this.blockBytes);
         }
       }

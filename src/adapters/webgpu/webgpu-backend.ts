@@ -1,8 +1,9 @@
 import { planPoolLayout, type BlockCopy, type BlockId } from '../../domain/block-pool.ts';
-import { DeviceLostError, InternalError } from '../../domain/errors.ts';
-import type { ModelCacheSpec } from '../../domain/model-cache-spec.ts';
+import { DeviceLostError, InternalError, InvalidRequestError } from '../../domain/errors.ts';
+import type { KvDtype, ModelCacheSpec } from '../../domain/model-cache-spec.ts';
 import { toModelCacheSpec, type ModelConfig } from '../../domain/model-config.ts';
 import { ropeInvFreq } from '../../domain/rope.ts';
+import { quantizedFingerprint } from '../../domain/weight-blocks.ts';
 import type { ForwardResult, KvSnapshot, ModelBackendPort, ModelFileSource, SequenceStep } from '../../ports/outbound.ts';
 import { readCheckpoint, readJsonFile } from '../safetensors/index.ts';
 import { parseModelConfig } from '../../domain/model-config.ts';
@@ -10,7 +11,7 @@ import { guardDeviceLoss, type GpuContext } from './device.ts';
 import type { KernelContext } from './dispatch.ts';
 import { encodeForward, type ForwardResources } from './forward.ts';
 import { MATMUL_VEC_MAX_ROWS } from './ops/matmul.ts';
-import { GpuBuffers } from './gpu-buffers.ts';
+import { GpuBuffers, type GpuBufferCategory } from './gpu-buffers.ts';
 import { GpuKvPool } from './kv-pool.ts';
 import { PipelineCache } from './pipelines.ts';
 import { planStep } from './step-plan.ts';
@@ -23,11 +24,32 @@ export interface WebGpuBackendOptions extends UploadOptions {
   readonly blockTokens?: number;
   /** Bytes for the hot KV pool. Default 64 MiB. */
   readonly kvBudgetBytes?: number;
+  /**
+   * Storage of the hot KV pool: 'f16' (default; packed halves, half the bytes per token) or
+   * 'f32'. Snapshots and blobs of either dtype restore into a pool of either.
+   */
+  readonly kvDtype?: KvDtype;
   /** Turn buffer reuse off (debug). */
   readonly disableBufferReuse?: boolean;
 }
 
 const DEFAULT_KV_BUDGET = 64 * 1024 * 1024;
+
+/** GPU memory by use, in bytes (allocated buffers, recycled transients included in activations). */
+export type GpuBytes = Readonly<Record<GpuBufferCategory, number>>;
+
+/** What a load put on the GPU, for `semantic generate --json` and the client's load report. */
+export interface BackendLoadReport {
+  readonly gpu_bytes: GpuBytes;
+  /** Bytes of the same weight tensors in the checkpoint file. */
+  readonly checkpoint_weight_bytes: number;
+  /** GPU weight bytes by storage format ('vector' = f32 norms and biases). */
+  readonly weight_bytes_by_format: Readonly<Record<string, number>>;
+  readonly weights: string;
+  readonly kv_dtype: KvDtype;
+  /** Tokens the hot KV pool holds, all agents together. */
+  readonly kv_pool_tokens: number;
+}
 
 /**
  * ModelBackendPort on WebGPU: a Llama-family forward pass over paged KV blocks, one command
@@ -45,6 +67,7 @@ export class WebGpuBackend implements ModelBackendPort {
     readonly config: ModelConfig,
     private readonly spec: ModelCacheSpec,
     resources: ForwardResources,
+    private readonly weightMode: string,
   ) {
     this.ctx = resources.ctx;
     this.resources = resources;
@@ -59,17 +82,24 @@ export class WebGpuBackend implements ModelBackendPort {
     const checkpoint = await readCheckpoint(source, configText);
     const buffers = new GpuBuffers(gpu.device, { reuse: options.disableBufferReuse !== true });
     const ctx: KernelContext = { device: gpu.device, buffers, pipelines: PipelineCache.for(gpu.device) };
+    const kvDtype = options.kvDtype ?? 'f16';
+    if (kvDtype !== 'f16' && kvDtype !== 'f32') throw new InvalidRequestError(`kvDtype must be 'f16' or 'f32', got ${String(kvDtype)}`, { kvDtype });
+    if (options.weights !== undefined && options.weights !== 'q8' && options.weights !== 'q4') {
+      throw new InvalidRequestError(`weights must be 'q8' or 'q4', got ${String(options.weights)}`, { weights: options.weights });
+    }
     const weights = uploadWeights(buffers, gpu.caps.maxStorageBufferBindingSize, config, checkpoint.tensors, options);
     const spec = toModelCacheSpec(config, {
       modelId: options.modelId ?? source.id,
-      fingerprint: checkpoint.fingerprint,
+      // Quantized weights compute different KV: caches made under them name them, so they never
+      // restore into the unquantized model or the other quantization (and the reverse).
+      fingerprint: quantizedFingerprint(checkpoint.fingerprint, options.weights),
       blockTokens: options.blockTokens,
-      dtype: 'f32',
+      dtype: kvDtype,
     });
     const layout = planPoolLayout(spec, options.kvBudgetBytes ?? DEFAULT_KV_BUDGET, gpu.caps);
     const kv = new GpuKvPool(buffers, gpu.device, spec, layout);
     const invFreq = buffers.upload('rope:invFreq', ropeInvFreq(config.headDim, config.ropeTheta, config.ropeScaling));
-    return new WebGpuBackend(gpu, config, spec, { ctx, config, weights, kv, invFreq });
+    return new WebGpuBackend(gpu, config, spec, { ctx, config, weights, kv, invFreq }, options.weights ?? 'checkpoint');
   }
 
   /**
@@ -98,6 +128,23 @@ export class WebGpuBackend implements ModelBackendPort {
 
   get kvBytes(): number {
     return this.resources.kv.bytes;
+  }
+
+  /** GPU memory by use right now: weights, the KV pool, and everything else (activations). */
+  gpuBytes(): GpuBytes {
+    return this.ctx.buffers.stats().byCategory;
+  }
+
+  loadReport(): BackendLoadReport {
+    const w = this.resources.weights;
+    return {
+      gpu_bytes: this.gpuBytes(),
+      checkpoint_weight_bytes: w.checkpointBytes,
+      weight_bytes_by_format: w.bytesByFormat,
+      weights: this.weightMode,
+      kv_dtype: this.spec.dtype,
+      kv_pool_tokens: this.totalBlocks * this.spec.blockTokens,
+    };
   }
 
   bufferStats(): ReturnType<GpuBuffers['stats']> {

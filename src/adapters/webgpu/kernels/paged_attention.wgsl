@@ -4,7 +4,9 @@
 //
 // Layout:
 //   q, out:         f32 [n_tokens, n_heads, head_dim] (q after RoPE)
-//   k_pool, v_pool: f32 [block, token_in_block, n_kv_heads, head_dim]
+//   k_pool, v_pool: [block, token_in_block, n_kv_heads, head_dim], f32 or packed f16: bindings
+//                   1 and 2, declared with k_at() / v_at() (which widen to f32) by the KV-dtype
+//                   accessor that ops/attention.ts prepends (kv_read_{f32,f16,f16_native}.wgsl)
 //   token_seq:      u32 [n_tokens], sequence of each query token
 //   token_pos:      u32 [n_tokens], absolute position of each query token
 //   block_tables:   u32, all sequences' block tables concatenated
@@ -51,8 +53,6 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k_pool: array<f32>;
-@group(0) @binding(2) var<storage, read> v_pool: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<storage, read> token_seq: array<u32>;
 @group(0) @binding(5) var<storage, read> token_pos: array<u32>;
@@ -155,8 +155,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let block = block_tables[table_base + pos / params.block_tokens];
           let slot_id = block * params.block_tokens + pos % params.block_tokens;
           let src = (slot_id * params.n_kv_heads + kvh) * hd + e % hd;
-          k_tile[e] = k_pool[src];
-          v_tile[e] = v_pool[src];
+          k_tile[e] = k_at(src);
+          v_tile[e] = v_at(src);
         }
       }
       workgroupBarrier();

@@ -1,12 +1,34 @@
 import kvWriteWgsl from '../kernels/kv_write.wgsl?raw';
+import kvStoreF32Wgsl from '../kernels/kv_store_f32.wgsl?raw';
+import kvStoreF16Wgsl from '../kernels/kv_store_f16.wgsl?raw';
+import kvReadF32Wgsl from '../kernels/kv_read_f32.wgsl?raw';
+import kvReadF16Wgsl from '../kernels/kv_read_f16.wgsl?raw';
+import kvReadF16NativeWgsl from '../kernels/kv_read_f16_native.wgsl?raw';
 import pagedAttentionWgsl from '../kernels/paged_attention.wgsl?raw';
 import { InvalidRequestError } from '../../../domain/errors.ts';
+import { kvBytesPerElement, type KvDtype } from '../../../domain/model-cache-spec.ts';
 import { dispatch, type KernelContext } from '../dispatch.ts';
-import type { KernelSource } from '../pipelines.ts';
+import type { KernelSource, PipelineVariant } from '../pipelines.ts';
 import { grid1d } from './elementwise.ts';
 
 export const KV_WRITE: KernelSource = { name: 'kv_write', code: kvWriteWgsl };
 export const PAGED_ATTENTION: KernelSource = { name: 'paged_attention', code: pagedAttentionWgsl };
+
+// The KV dtype is a prepended accessor (kv_store_* for the write, kv_read_* for attention), so
+// both dtypes share each kernel's body verbatim. f16 pools are always written with
+// pack2x16float; reads use native f16 loads where shader-f16 exists (exact widening, same bits).
+const prepend = (key: string, wgsl: string): PipelineVariant => ({ key, transform: (code) => `${wgsl}\n${code}` });
+const KV_STORE: Readonly<Record<KvDtype, PipelineVariant>> = { f32: prepend('f32', kvStoreF32Wgsl), f16: prepend('f16', kvStoreF16Wgsl) };
+const KV_READ: Readonly<Record<KvDtype, PipelineVariant>> = { f32: prepend('f32', kvReadF32Wgsl), f16: prepend('f16', kvReadF16Wgsl) };
+const KV_READ_F16_NATIVE = prepend('f16-native', kvReadF16NativeWgsl);
+
+function kvReadVariant(device: GPUDevice, dtype: KvDtype): PipelineVariant {
+  return dtype === 'f16' && device.features.has('shader-f16') ? KV_READ_F16_NATIVE : KV_READ[dtype];
+}
+
+function requireKvDtype(dtype: KvDtype): void {
+  if (dtype !== 'f32' && dtype !== 'f16') throw new InvalidRequestError(`unknown KV dtype ${String(dtype)}`, { dtype });
+}
 
 /** Constants of paged_attention.wgsl that the host must respect (they are not shapes). */
 export const ATTENTION_MAX_HEAD_DIM = 128;
@@ -19,9 +41,11 @@ export interface KvWriteArgs {
   /** New keys/values [nTokens, nKvHeads, headDim] f32 (keys after RoPE). */
   readonly k: GPUBuffer;
   readonly v: GPUBuffer;
-  /** Pools [block, tokenInBlock, nKvHeads, headDim] f32 of one layer. */
+  /** Pools [block, tokenInBlock, nKvHeads, headDim] of one layer, in `kvDtype`. */
   readonly kPool: GPUBuffer;
   readonly vPool: GPUBuffer;
+  /** Storage of the pools (default 'f32'); f16 is packed halves (see kv_store_f16.wgsl). */
+  readonly kvDtype?: KvDtype;
   /** u32 [nTokens]: destination slot (blockId * blockTokens + offset) of each token. */
   readonly slots: GPUBuffer;
   readonly nTokens: number;
@@ -34,6 +58,8 @@ export interface PagedAttentionArgs {
   readonly q: GPUBuffer;
   readonly kPool: GPUBuffer;
   readonly vPool: GPUBuffer;
+  /** Storage of the pools (default 'f32'). */
+  readonly kvDtype?: KvDtype;
   /** [nTokens, nHeads, headDim] f32. */
   readonly out: GPUBuffer;
   /** u32 [nTokens]: which sequence each query token belongs to. */
@@ -90,6 +116,9 @@ export function encodeKvWrite(ctx: KernelContext, encoder: GPUCommandEncoder, a:
   requireCount('nTokens', a.nTokens, 0);
   requireCount('nKvHeads', a.nKvHeads, 1);
   requireHeadDim(a.headDim);
+  const dtype = a.kvDtype ?? 'f32';
+  requireKvDtype(dtype);
+  if (a.headDim % 2 !== 0) throw new InvalidRequestError(`kv write needs an even headDim, got ${a.headDim}`, { headDim: a.headDim });
   const row = a.nKvHeads * a.headDim;
   const n = a.nTokens * row;
   requireBytes('k', a.k, n * 4);
@@ -97,23 +126,23 @@ export function encodeKvWrite(ctx: KernelContext, encoder: GPUCommandEncoder, a:
   requireBytes('slots', a.slots, a.nTokens * 4);
   requireDistinct('kPool', a.kPool, { vPool: a.vPool, k: a.k, v: a.v, slots: a.slots });
   requireDistinct('vPool', a.vPool, { k: a.k, v: a.v, slots: a.slots });
-  const poolSlots = Math.floor(Math.min(a.kPool.size, a.vPool.size) / (row * 4));
+  const poolSlots = Math.floor(Math.min(a.kPool.size, a.vPool.size) / (row * kvBytesPerElement(dtype)));
   if (poolSlots < 1) {
     throw new InvalidRequestError('KV pools hold no slot of this shape', { kPool: a.kPool.size, vPool: a.vPool.size, row });
   }
   if (n === 0) return;
-  const { groups, strideX } = grid1d(ctx, n);
+  const { groups, strideX } = grid1d(ctx, n / 2);
   if (groups[1] > ctx.device.limits.maxComputeWorkgroupsPerDimension) {
     throw new InvalidRequestError(`kv write of ${n} elements exceeds the dispatch grid`, { n });
   }
   dispatch(
     ctx,
     encoder,
-    ctx.pipelines.get(KV_WRITE),
-    'kv_write',
+    ctx.pipelines.get(KV_WRITE, KV_STORE[dtype]),
+    `kv_write:${dtype}`,
     [a.k, a.v, a.kPool, a.vPool, a.slots],
     groups,
-    new Uint32Array([n, row, Math.min(poolSlots, 0xffffffff), strideX]),
+    new Uint32Array([n / 2, row, Math.min(poolSlots, 0xffffffff), strideX]),
     transients,
   );
 }
@@ -164,7 +193,9 @@ export function encodePagedAttention(ctx: KernelContext, encoder: GPUCommandEnco
   requireBytes('tokenPos', a.tokenPos, a.nTokens * 4);
   requireBytes('tableOffsets', a.tableOffsets, a.nSeqs * 4);
   requireBytes('blockTables', a.blockTables, 4);
-  const blockBytes = a.blockTokens * a.nKvHeads * a.headDim * 4;
+  const dtype = a.kvDtype ?? 'f32';
+  requireKvDtype(dtype);
+  const blockBytes = a.blockTokens * a.nKvHeads * a.headDim * kvBytesPerElement(dtype);
   requireBytes('kPool', a.kPool, blockBytes);
   requireBytes('vPool', a.vPool, blockBytes);
   requireDistinct('out', a.out, {
@@ -205,8 +236,8 @@ export function encodePagedAttention(ctx: KernelContext, encoder: GPUCommandEnco
   dispatch(
     ctx,
     encoder,
-    ctx.pipelines.get(PAGED_ATTENTION),
-    'paged_attention',
+    ctx.pipelines.get(PAGED_ATTENTION, kvReadVariant(ctx.device, dtype)),
+    `paged_attention:${dtype}`,
     [a.q, a.kPool, a.vPool, a.out, a.tokenSeq, a.tokenPos, a.blockTables, a.tableOffsets],
     grid.groups,
     uniforms,

@@ -6,7 +6,8 @@ import swigluWgsl from '../kernels/swiglu.wgsl?raw';
 import gatherRowsWgsl from '../kernels/gather_rows.wgsl?raw';
 import { InvalidRequestError } from '../../../domain/errors.ts';
 import { dispatch, type Binding, type KernelContext } from '../dispatch.ts';
-import { BYTES_PER_ELEMENT, tensorParts, type GpuTensor } from '../gpu-tensor.ts';
+import { tensorParts, type GpuTensor } from '../gpu-tensor.ts';
+import { fitsFormat, formatBytes, paddedBytes, weightVariant } from '../weight-formats.ts';
 import type { KernelSource } from '../pipelines.ts';
 import { grid1d } from './elementwise.ts';
 
@@ -71,7 +72,7 @@ function rowGrid(ctx: KernelContext, rows: number): { groups: [number, number]; 
 }
 
 export interface EmbeddingArgs {
-  /** [vocab, hidden], f32 or packed f16; may be split by vocab rows (GpuTensor.parts). */
+  /** [vocab, hidden] in any weight format; may be split by vocab rows (GpuTensor.parts). */
   readonly table: GpuTensor;
   /** u32 [nTokens]; ids >= vocab produce a zero row. */
   readonly tokenIds: Binding;
@@ -93,21 +94,24 @@ export function encodeEmbedding(ctx: KernelContext, encoder: GPUCommandEncoder, 
   }
   const vocab = table.shape[0];
   requireCount('vocab', vocab);
+  if (!fitsFormat(table.dtype, hidden)) {
+    throw new InvalidRequestError(`a ${table.dtype} embedding needs hidden to be a whole number of blocks`, { dtype: table.dtype, hidden });
+  }
   const parts = tensorParts(table);
-  const elementBytes = BYTES_PER_ELEMENT[table.dtype];
-  for (const p of parts) requireBytes(parts.length > 1 ? `embedding table rows ${p.rowStart}+${p.rows}` : 'embedding table', p.buffer, p.rows * hidden * elementBytes);
+  const partBytes = (rows: number): number => paddedBytes(formatBytes(table.dtype, rows, hidden));
+  for (const p of parts) requireBytes(parts.length > 1 ? `embedding table rows ${p.rowStart}+${p.rows}` : 'embedding table', p.buffer, partBytes(p.rows));
   requireBytes('tokenIds', tokenIds, nTokens * 4);
   requireBytes('embedding out', out, nTokens * hidden * 4);
   const n = nTokens * hidden;
   const { groups, strideX } = grid1d(ctx, n);
-  const pipeline = ctx.pipelines.get(EMBEDDING);
+  const pipeline = ctx.pipelines.get(EMBEDDING, weightVariant(ctx.device, table.dtype));
   // One dispatch per part: each writes the outputs of the tokens whose row it holds (the last
   // one also the zero rows of out-of-vocabulary ids), so every output is written exactly once.
   parts.forEach((p, i) => {
     const zeroOob = i === parts.length - 1 ? 1 : 0;
-    const uniforms = new Uint32Array([n, hidden, vocab, table.dtype === 'f16' ? 1 : 0, strideX, p.rowStart, p.rows, zeroOob]);
-    const label = parts.length > 1 ? `embedding:rows${p.rowStart}+${p.rows}` : 'embedding';
-    dispatch(ctx, encoder, pipeline, label, [p.buffer, tokenIds, out], groups, uniforms, transients);
+    const uniforms = new Uint32Array([n, hidden, vocab, 0, strideX, p.rowStart, p.rows, zeroOob]);
+    const label = `embedding:${table.dtype}${parts.length > 1 ? `:rows${p.rowStart}+${p.rows}` : ''}`;
+    dispatch(ctx, encoder, pipeline, label, [tokenIds, { buffer: p.buffer, size: partBytes(p.rows) }, out], groups, uniforms, transients);
   });
 }
 

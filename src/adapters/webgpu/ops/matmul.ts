@@ -1,18 +1,17 @@
 import tiledWgsl from '../kernels/matmul_tiled.wgsl?raw';
 import vecWgsl from '../kernels/matmul_vec.wgsl?raw';
-import weightsF32Wgsl from '../kernels/matmul_weights_f32.wgsl?raw';
-import weightsF16Wgsl from '../kernels/matmul_weights_f16.wgsl?raw';
-import weightsF16NativeWgsl from '../kernels/matmul_weights_f16_native.wgsl?raw';
 import { InvalidRequestError } from '../../../domain/errors.ts';
 import { dispatch, type Binding, type KernelContext } from '../dispatch.ts';
-import { BYTES_PER_ELEMENT, tensorParts, type GpuDtype, type GpuTensor } from '../gpu-tensor.ts';
-import type { KernelSource, PipelineVariant } from '../pipelines.ts';
+import { tensorParts, type GpuTensor } from '../gpu-tensor.ts';
+import type { KernelSource } from '../pipelines.ts';
+import { paddedBytes, fitsFormat, formatBytes, isGpuDtype, weightVariant } from '../weight-formats.ts';
 
 /**
  * y = x Wᵀ (+ b) with HF Linear weights W [N, K], on the GPU.
  *
  * Two kernels: a shared-memory tiled one for prefill (many rows) and a matvec / small-batch one
- * for decode (few rows), each with an f32-weight and a packed-f16-weight variant. Both compute
+ * for decode (few rows), each with one variant per weight format (weight-formats.ts: f32, f16,
+ * bf16 and the q8/q4 blocks, dequantized in registers by the format's w_at). Both compute
  * every output with the same sequential f32 reduction (see the kernels' headers), so row r's
  * result is bitwise the same whatever M is and whichever kernel ran: greedy decoding gives the
  * same tokens alone and in a batch, and chunking a prefill does not change results. A W split
@@ -36,7 +35,7 @@ export interface MatmulArgs {
   /** Activations [xOffsetRows + M, K], f32 row-major. */
   readonly x: GPUBuffer;
   /**
-   * Weights [N, K] (HF Linear layout), dtype 'f32' or packed 'f16' (see gpu-tensor.ts). May be
+   * Weights [N, K] (HF Linear layout) in any weight format (weight-formats.ts). May be
    * split by rows (`parts`, for a W over the binding limit): one dispatch per part.
    */
   readonly w: GpuTensor;
@@ -51,20 +50,6 @@ export interface MatmulArgs {
   readonly xOffsetRows?: number;
   /** Names the dispatch in GPU labels (e.g. 'layer3.q_proj'). */
   readonly label?: string;
-}
-
-// The weight accessor is prepended to the kernel, so both dtypes share one reduction loop
-// verbatim: the f16 variant only differs in how w_at widens a weight to f32.
-const WEIGHT_VARIANTS: Readonly<Record<GpuDtype, PipelineVariant>> = {
-  f32: { key: 'f32', transform: (code) => `${weightsF32Wgsl}\n${code}` },
-  f16: { key: 'f16', transform: (code) => `${weightsF16Wgsl}\n${code}` },
-};
-
-/** f16 weights read with shader-f16 loads, where the device has the feature. */
-const NATIVE_F16: PipelineVariant = { key: 'f16-native', transform: (code) => `${weightsF16NativeWgsl}\n${code}` };
-
-function weightVariant(device: GPUDevice, dtype: GpuDtype): PipelineVariant {
-  return dtype === 'f16' && device.features.has('shader-f16') ? NATIVE_F16 : WEIGHT_VARIANTS[dtype];
 }
 
 /** The kernel encodeMatmul picks for M rows. */
@@ -107,11 +92,11 @@ export function validateMatmul(ctx: KernelContext, args: MatmulArgs): MatmulLayo
   };
   if (!isCount(M) || !isCount(N) || !isCount(K)) fail('M, N and K must be positive integers');
   if (!Number.isSafeInteger(row0) || row0 < 0) fail('xOffsetRows must be a non-negative integer');
-  if (w.dtype !== 'f32' && w.dtype !== 'f16') fail(`unsupported weight dtype ${String(w.dtype)}`);
+  if (!isGpuDtype(w.dtype)) fail(`unsupported weight dtype ${String(w.dtype)}`);
   if (w.shape.length !== 2 || w.shape[0] !== N || w.shape[1] !== K) fail(`weight shape [${w.shape.join(', ')}] is not [N, K] = [${N}, ${K}]`);
-  if (w.dtype === 'f16' && K % 2 !== 0) fail('packed f16 weights need an even K');
+  if (!fitsFormat(w.dtype, K)) fail(`${w.dtype} weights need K to be a whole number of blocks`);
   // The kernels index with u32; keep every flat index below 2^32 (W is indexed within a part).
-  const parts = tensorParts(w).map((p) => ({ ...p, bytes: p.rows * K * BYTES_PER_ELEMENT[w.dtype] }));
+  const parts = tensorParts(w).map((p) => ({ ...p, bytes: paddedBytes(formatBytes(w.dtype, p.rows, K)) }));
   if ((row0 + M) * K >= 2 ** 32 || M * N >= 2 ** 32 || parts.some((p) => p.rows * K >= 2 ** 32)) fail('a flat index would overflow u32');
   const layout: MatmulLayout = {
     xBytes: (row0 + M) * K * 4,
@@ -164,6 +149,8 @@ export function encodeMatmulWith(
 ): void {
   const layout = validateMatmul(ctx, args);
   const { M, N, K, w } = args;
+  // The format's accessor is prepended to the kernel, so every format shares one reduction loop
+  // verbatim: variants differ only in how w_at turns stored bytes into an f32.
   const weights = weightVariant(ctx.device, w.dtype);
   const rows = vecRows(M);
   const pipeline =

@@ -1,0 +1,84 @@
+import weightsBf16Wgsl from './kernels/matmul_weights_bf16.wgsl?raw';
+import weightsF16Wgsl from './kernels/matmul_weights_f16.wgsl?raw';
+import weightsF16NativeWgsl from './kernels/matmul_weights_f16_native.wgsl?raw';
+import weightsF32Wgsl from './kernels/matmul_weights_f32.wgsl?raw';
+import weightsQ4Wgsl from './kernels/matmul_weights_q4.wgsl?raw';
+import weightsQ8Wgsl from './kernels/matmul_weights_q8.wgsl?raw';
+import { InvalidRequestError } from '../../domain/errors.ts';
+import { BLOCK_LAYOUTS } from '../../domain/weight-blocks.ts';
+import type { PipelineVariant } from './pipelines.ts';
+
+/**
+ * The quantized-matrix abstraction: how a weight matrix sits in GPU memory, described once and
+ * shared by every kernel that reads weights (matmul_tiled, matmul_vec, embedding).
+ *
+ * A format is a block layout along rows: `blockElements` consecutive elements of a row take
+ * `blockBytes` bytes, blocks back to back in row-major order (plain dtypes are blocks of 1 or 2
+ * elements). Its WGSL accessor declares the weight binding (`w`, @binding(1)) and one function,
+ * `fn w_at(i: u32) -> f32`, the f32 value of flat element i = row * cols + col, decoded in
+ * registers. The kernels are written against w_at only, so they never see the layout, and a
+ * quantized matrix is never expanded in GPU memory. The reduction is the same f32 fma sequence
+ * for every format, so batch invariance holds for each.
+ *
+ * Adding a layout (GGUF Q4_1, Q5_0, Q5_1, Q4_K, Q6_K, MLX affine groups) = a descriptor here (block
+ * size, bytes per block, accessor WGSL), the host-side packer/dequantizer in
+ * domain/weight-blocks.ts for the CPU reference, and nothing in the kernels. K-quants use
+ * 256-element super-blocks (rows a multiple of 256); MLX keeps scales and biases in separate
+ * tensors, which an accessor can bind next to `w` and index by block number. q8 and q4 are
+ * byte-compatible with GGUF Q8_0 and Q4_0.
+ */
+export type GpuDtype = 'f32' | 'f16' | 'bf16' | 'q8' | 'q4';
+
+export interface WeightFormat {
+  readonly dtype: GpuDtype;
+  /** Elements of a row per block; a row's length must be a multiple of it. */
+  readonly blockElements: number;
+  /** Bytes per block. */
+  readonly blockBytes: number;
+  /** WGSL declaring `w` at @binding(1) and `fn w_at(i: u32) -> f32`. */
+  readonly wgsl: string;
+  /** The same bytes read with shader-f16 loads, used where the device has the feature. */
+  readonly nativeF16Wgsl?: string;
+}
+
+export const WEIGHT_FORMATS: Readonly<Record<GpuDtype, WeightFormat>> = {
+  f32: { dtype: 'f32', blockElements: 1, blockBytes: 4, wgsl: weightsF32Wgsl },
+  // Two elements per u32 word: rows have an even length so that each row starts on a word.
+  f16: { dtype: 'f16', blockElements: 2, blockBytes: 4, wgsl: weightsF16Wgsl, nativeF16Wgsl: weightsF16NativeWgsl },
+  bf16: { dtype: 'bf16', blockElements: 2, blockBytes: 4, wgsl: weightsBf16Wgsl },
+  q8: { dtype: 'q8', ...BLOCK_LAYOUTS.q8, wgsl: weightsQ8Wgsl },
+  q4: { dtype: 'q4', ...BLOCK_LAYOUTS.q4, wgsl: weightsQ4Wgsl },
+};
+
+export function isGpuDtype(v: unknown): v is GpuDtype {
+  return typeof v === 'string' && v in WEIGHT_FORMATS;
+}
+
+/** Whether rows of `cols` elements can be stored in `dtype` (whole blocks per row). */
+export function fitsFormat(dtype: GpuDtype, cols: number): boolean {
+  return cols % WEIGHT_FORMATS[dtype].blockElements === 0;
+}
+
+/** Bytes of `rows` rows of `cols` elements in `dtype` (exact, before the 4-byte buffer padding). */
+export function formatBytes(dtype: GpuDtype, rows: number, cols: number): number {
+  const f = WEIGHT_FORMATS[dtype];
+  if (!fitsFormat(dtype, cols)) {
+    throw new InvalidRequestError(`${dtype} weights need rows that are a multiple of ${f.blockElements} elements, got ${cols}`, { dtype, cols });
+  }
+  return (rows * cols * f.blockBytes) / f.blockElements;
+}
+
+/** Bytes a binding of `bytes` must span: WebGPU binds storage in whole 4-byte words. */
+export function paddedBytes(bytes: number): number {
+  return Math.ceil(bytes / 4) * 4;
+}
+
+/** The pipeline variant that prepends `dtype`'s accessor (native f16 loads where available). */
+export function weightVariant(device: GPUDevice, dtype: GpuDtype): PipelineVariant {
+  const f = WEIGHT_FORMATS[dtype];
+  if (f.nativeF16Wgsl && device.features.has('shader-f16')) {
+    const native = f.nativeF16Wgsl;
+    return { key: `${dtype}-native`, transform: (code) => `${native}\n${code}` };
+  }
+  return { key: dtype, transform: (code) => `${f.wgsl}\n${code}` };
+}
