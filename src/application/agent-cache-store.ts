@@ -51,6 +51,8 @@ export class AgentCacheStore implements CacheStorePort {
   private readonly persistOnFinish: boolean;
   /** Agents persistent storage holds for this model (refreshed after a reload). */
   private readonly coldIds = new Set<string>();
+  /** Agents whose hot -> warm read is in flight, with how many reads. */
+  private readonly demoting = new Map<string, number>();
   /** GPU reads and encodes still running; restores wait for them. */
   private readonly inflight = new Set<Promise<unknown>>();
   /** KV of preempted requests, by request uid, kept in host memory until they run again. */
@@ -117,7 +119,7 @@ export class AgentCacheStore implements CacheStorePort {
   /** Where an agent's cache is now. */
   tierOf(agentId: string): CacheTier | 'none' {
     if (this.engine.kv.agentBlocks(agentId)) return 'hot';
-    if (this.warm.has(agentId) || this.writes?.pending(agentId) || this.unsaved.has(agentId)) return 'warm';
+    if (this.warm.has(agentId) || this.demoting.has(agentId) || this.writes?.pending(agentId) || this.unsaved.has(agentId)) return 'warm';
     return this.coldIds.has(agentId) ? 'cold' : 'none';
   }
 
@@ -269,10 +271,18 @@ export class AgentCacheStore implements CacheStorePort {
 
   /** hot -> warm. The GPU read is submitted now (before the blocks are released); the rest is async. */
   private demote(blocks: AgentBlocks): void {
+    const id = blocks.agentId;
     const read = this.backend.readBlocks(blocks.blockTable, blocks.tokenIds.length);
+    // Until the bytes land in the warm tier, the agent is on its way there: tierOf says warm.
+    this.demoting.set(id, (this.demoting.get(id) ?? 0) + 1);
+    const landed = read.then((snapshot) => {
+      this.putWarm(id, { bytes: this.encode(blocks, snapshot), tokenIds: blocks.tokenIds, lastUsed: Date.now() });
+    });
     this.track(
-      read.then((snapshot) => {
-        this.putWarm(blocks.agentId, { bytes: this.encode(blocks, snapshot), tokenIds: blocks.tokenIds, lastUsed: Date.now() });
+      landed.finally(() => {
+        const n = (this.demoting.get(id) ?? 1) - 1;
+        if (n > 0) this.demoting.set(id, n);
+        else this.demoting.delete(id);
       }),
     );
   }
