@@ -45,7 +45,8 @@ async function gpu(): Promise<GpuContext> {
 async function loadOnDevice(descriptor: ModelDescriptor, files: FetchModelSource): Promise<DeviceBackend> {
   const context = await gpu();
   // The backend reads config.json first, so a missing model is a ModelNotFoundError.
-  const backend = await WebGpuBackend.load(context, files, { modelId: descriptor.id });
+  const { weights, kvDtype, kvBudgetBytes } = descriptor;
+  const backend = await WebGpuBackend.load(context, files, { modelId: descriptor.id, weights, kvDtype, kvBudgetBytes });
   await backend.warmup();
   return { backend, lost: context.lost };
 }
@@ -93,6 +94,10 @@ const api: Omit<RuntimeApi, AgentMethods> = {
     if (typeof descriptor?.id !== 'string' || typeof descriptor.source !== 'string') {
       throw new InvalidRequestError('loadModel needs { id: string, source: string }');
     }
+    const { weights, kvDtype, kvBudgetBytes } = descriptor;
+    if (weights !== undefined && weights !== 'q8' && weights !== 'q4') throw new InvalidRequestError('weights must be q8 or q4 (or absent)', { weights: String(weights) });
+    if (kvDtype !== undefined && kvDtype !== 'f16' && kvDtype !== 'f32') throw new InvalidRequestError('kvDtype must be f16 or f32', { kvDtype: String(kvDtype) });
+    if (kvBudgetBytes !== undefined) validatePositiveInt(kvBudgetBytes, 'kvBudgetBytes');
     const files = new FetchModelSource(descriptor.source, { onProgress });
     const first = await loadOnDevice(descriptor, files);
     const tokenizer = await HfTokenizer.fromFiles(files).catch((e: unknown) => {
@@ -116,6 +121,7 @@ const api: Omit<RuntimeApi, AgentMethods> = {
       hiddenSize: c.hiddenSize,
       vocabSize: c.vocabSize,
       eosTokenIds: tokenizer.eosTokenIds(),
+      gpuBytes: agents.backend.loadReport().gpu_bytes,
     };
   },
 

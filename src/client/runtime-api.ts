@@ -9,6 +9,8 @@ export interface LoadedModelInfo {
   readonly hiddenSize: number;
   readonly vocabSize: number;
   readonly eosTokenIds: readonly number[];
+  /** GPU memory by use right after the load, in bytes. */
+  readonly gpuBytes: { readonly weights: number; readonly kv_pool: number; readonly activations: number };
 }
 
 export interface GpuInfo {

@@ -64,6 +64,12 @@ export interface ModelDescriptor {
   /** A folder (Node), a URL or a Hugging Face repo id (browser). */
   readonly source: string;
   readonly architecture?: string;
+  /** Weights on the GPU: as stored (default), or quantized at load to q8 or q4. */
+  readonly weights?: 'q8' | 'q4';
+  /** Hot KV storage: 'f16' (default) or 'f32'. */
+  readonly kvDtype?: 'f16' | 'f32';
+  /** Bytes for the hot KV pool. */
+  readonly kvBudgetBytes?: number;
 }
 
 export interface LoadProgress {
