@@ -91,8 +91,8 @@ test('a worker killed in the middle of a large save leaves the old cache or the 
     const first = await c.agentGenerate('kill', { ids: prompt }, 6);
     await c.persistAll();
     const stored = (await c.listStoredAgents()).find((a: { agentId: string }) => a.agentId === 'kill');
-    // Start a ~20 MB save and terminate the worker while IndexedDB writes it.
-    const bytes = await c.debugStartLargeSave('kill', 40000);
+    // Start a ~20 MB save (80,000 tokens of f16 KV) and terminate the worker while IndexedDB writes it.
+    const bytes = await c.debugStartLargeSave('kill', 80000);
     c.terminate();
     return { first, stored, bytes };
   }, { prompt: PROMPT });
@@ -108,9 +108,9 @@ test('a worker killed in the middle of a large save leaves the old cache or the 
     const meta = s.readAgentBlobMeta(raw);
     return { stored, tokens: meta.tokens, byteLength: raw.byteLength };
   }, { db });
-  console.log(`[agent-memory] after kill: stored blob has ${after.tokens} tokens (old ${old.stored.tokenCount}, new 40000)`);
+  console.log(`[agent-memory] after kill: stored blob has ${after.tokens} tokens (old ${old.stored.tokenCount}, new 80000)`);
   // Either the whole old pair or the whole new pair: record and blob agree.
-  expect([old.stored.tokenCount, 40000]).toContain(after.tokens);
+  expect([old.stored.tokenCount, 80000]).toContain(after.tokens);
   expect(after.stored.tokenCount).toBe(after.tokens);
   expect(after.stored.bytes).toBe(after.byteLength);
 

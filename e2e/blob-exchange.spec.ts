@@ -1,6 +1,6 @@
 import { expect, test, type Page } from '@playwright/test';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -51,7 +51,9 @@ test('a blob exported from the browser restores in the Node CLI', async ({ page 
 test('a blob written by the Node CLI restores in the browser', async ({ page }) => {
   const dir = mkdtempSync(join(tmpdir(), 'semantic-n2b-'));
   const first = await cli(['generate', '--model', MODEL, '--cache-dir', dir, '--agent', 'n2b', '--prompt-ids', PROMPT.join(','), '--max-tokens', '6', '--json']);
-  const bytes = Array.from(readFileSync(join(dir, 'n2b.safetensors')));
+  // The CLI keeps each model's blobs in their own folder, named by the model fingerprint.
+  const scope = readdirSync(dir, { withFileTypes: true }).find((e) => e.isDirectory())?.name ?? '';
+  const bytes = Array.from(readFileSync(join(dir, scope, 'n2b.safetensors')));
   const next = [...PROMPT, ...first.tokens, 7, 8, 9];
   await openLoaded(page, `e2e-n2b-${Date.now()}`);
   const got = await page.evaluate(async ({ bytes, next }) => {

@@ -93,7 +93,7 @@ describe('CLI --cache-dir under faults', () => {
       expect(after.refused, `kill ${k}`).toBeUndefined();
       context = [...prompt, ...after.tokens];
     }
-  }, 900_000);
+  }, KILLS * 150_000 + 150_000);
 
   it('a flipped data byte, a truncation or a garbled record in the folder: the next turn gives the right tokens', async () => {
     const faults: Array<[string, (dir: string) => void]> = [
@@ -131,5 +131,5 @@ describe('CLI --cache-dir under faults', () => {
       expect(third.restored, label).toBe('cold');
       expect(third.refused, label).toBeUndefined();
     }
-  }, 900_000);
+  }, KILLS * 150_000 + 150_000);
 });
