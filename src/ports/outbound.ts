@@ -3,7 +3,7 @@
  * Adapters under src/adapters implement these; the worker wires them.
  */
 import type { KvQuantization, ModelCacheSpec } from '../domain/model-cache-spec.ts';
-import type { SamplingParams } from '../domain/sampling.ts';
+import type { SamplingParams, TokenHistory } from '../domain/sampling.ts';
 import type { AgentBlocks, CacheKey } from '../domain/values.ts';
 import type { BlockCopy, BlockId, PoolStats } from '../domain/block-pool.ts';
 
@@ -65,6 +65,8 @@ export interface SequenceStep {
   readonly sampling: SamplingParams;
   /** Index of this token in the request's output, mixed into the seeded RNG. */
   readonly sampleStep: number;
+  /** The sequence's prompt and output so far; read only when `sampling` has a penalty on. */
+  readonly history?: TokenHistory;
 }
 
 export interface ForwardResult {
