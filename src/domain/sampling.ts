@@ -108,6 +108,16 @@ function validateProcessors(input: Partial<SamplingParams>): Partial<SamplingPar
 }
 
 /**
+ * A request's sampling fields over the model's defaults: a field the request gives (not
+ * undefined) wins, field by field. The result still goes through validateSampling.
+ */
+export function withDefaults(defaults: Partial<SamplingParams> | undefined, request: Partial<SamplingParams> | undefined): Partial<SamplingParams> {
+  const out: Record<string, unknown> = { ...defaults };
+  for (const [key, value] of Object.entries(request ?? {})) if (value !== undefined) out[key] = value;
+  return out as Partial<SamplingParams>;
+}
+
+/**
  * generation_config.json's sampling defaults as SamplingParams fields. HF samples only when
  * `do_sample` is true, so temperature, top_k and top_p count only then; repetition_penalty
  * applies to greedy decoding too. Fields that are absent or malformed are left out.

@@ -34,6 +34,14 @@ export interface TokenizerPort {
   renderChat(messages: readonly ChatMessage[], options?: ChatTemplateOptions): string;
   /** Render and encode the chat template; equals `encode(renderChat(...))` with no extra specials. */
   applyChatTemplate(messages: readonly ChatMessage[], options?: ChatTemplateOptions): number[];
+  /**
+   * Encode a raw-text prompt the way the model expects a sequence to start: with the specials
+   * (BOS) of the tokenizer's post-processor unless tokenizer_config.json says add_bos_token false.
+   * Absent: `encode(text)`.
+   */
+  encodePrompt?(text: string): number[];
+  /** generation_config.json's sampling defaults (see domain generationDefaults); absent: none. */
+  generationDefaults?(): Partial<SamplingParams>;
 }
 
 /**

@@ -34,7 +34,8 @@ import { maxAbsDiff } from './harness.ts';
  */
 const TOL = 1e-3;
 const PROMPT_TOKENS = 5;
-const NEW_TOKENS = 3;
+// Prefill + 1 decode step per run: each lm_head pass over a real vocabulary costs seconds here.
+const NEW_TOKENS = 2;
 const BINDING_LIMIT = 128 * 1024 * 1024;
 const CI_TWINS = new Set(['qwen2.5-0.5b', 'llama3.2-1b']);
 const SELECTED = process.env.SEMANTIC_TWINS === 'all' ? TWINS : TWINS.filter((t) => CI_TWINS.has(t.id));
@@ -130,5 +131,5 @@ describe.each(SELECTED.map((s) => [s.id, s] as [string, TwinSpec]))('%s twin (2 
       backend.dispose();
       rmSync(twin.dir, { recursive: true, force: true });
     }
-  }, 900_000);
+  }, 1_500_000);
 });
