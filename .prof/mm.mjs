@@ -1,3 +1,0 @@
-import { fileURLToPath } from 'node:url';
-import { launch } from '/work/wt-shapes/bin/launch.mjs';
-await launch(fileURLToPath(import.meta.url), new URL('./mm.ts', import.meta.url).href);
