@@ -1,5 +1,7 @@
 /**
- * (c) Memory. KV blocks held by 16 agents that share a 200-token system prompt, with prefix
+ * (c) Memory. First the budgets of the real models the twins copy (bench/model-memory.ts: bytes
+ * of weights by format and of KV per 1,000 tokens by dtype, at full layer count, from config.json,
+ * beside WebLLM q4f16_1 and transformers.js q4f16 derived from their formats). Then KV blocks held by 16 agents that share a 200-token system prompt, with prefix
  * sharing (one engine: the prefix's full blocks are held once, reference counted) vs without
  * (each agent alone in its own pool, measured once and counted 16 times); bytes are
  * usedBlocks x bytesPerBlock. Then one agent's blob at rest, unquantized vs q8 vs q4.
@@ -10,6 +12,7 @@ import { BlockPoolBatchEngine } from '../src/application/block-pool-batch-engine
 import type { PoolStats } from '../src/domain/block-pool.ts';
 import { bytesForTokens, bytesPerBlock } from '../src/domain/model-cache-spec.ts';
 import { ids, kib, ratio, round, table } from './lib.ts';
+import { formatModelMemory, modelMemoryTable, type ModelMemory } from './model-memory.ts';
 
 export interface MemoryOptions {
   readonly agents: number;
@@ -19,6 +22,8 @@ export interface MemoryOptions {
 }
 
 export interface MemoryResult {
+  /** Real models at full layer count, computed from their configs (no model is run). */
+  readonly models: readonly ModelMemory[];
   readonly model: string;
   readonly bytesPerBlock: number;
   readonly agents: number;
@@ -69,6 +74,7 @@ export async function benchMemory(backend: WebGpuBackend, options: MemoryOptions
   const bpb = bytesPerBlock(spec);
   const unsharedBlocks = blocksPerAgent * options.agents;
   return {
+    models: modelMemoryTable(),
     model: spec.modelId,
     bytesPerBlock: bpb,
     agents: options.agents,
@@ -108,5 +114,5 @@ export function formatMemory(r: MemoryResult): string {
     ['quantization', 'bytes', 'size', 'none / this'],
     (['none', 'q8', 'q4'] as const).map((q) => [q, b[q], kib(b[q]), ratio(b.none, b[q])]),
   );
-  return `${kv}\n${blobs}`;
+  return `${formatModelMemory(r.models)}\n${kv}\n${blobs}`;
 }

@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { errorToPlain, InvalidRequestError } from '../src/domain/errors.ts';
 import { BlockPool } from '../src/domain/block-pool.ts';
-import { validateSampling } from '../src/domain/sampling.ts';
+import { validateSampling, withDefaults } from '../src/domain/sampling.ts';
 import { validateTokenIds } from '../src/domain/values.ts';
 import { generateBatch } from '../src/application/batch-generate.ts';
 import { BlockPoolBatchEngine } from '../src/application/block-pool-batch-engine.ts';
@@ -26,7 +26,7 @@ import { parseGenerateArgs, USAGE, type GenerateArgs } from './args.ts';
 function promptIds(args: GenerateArgs, tokenizer: HfTokenizer, vocab: number): number[] {
   if (args.promptIds) return [...validateTokenIds(args.promptIds, vocab)];
   if (args.chat !== undefined) return tokenizer.applyChatTemplate([{ role: 'user', content: args.chat }]);
-  const ids = tokenizer.encode(args.prompt ?? '');
+  const ids = tokenizer.encodePrompt(args.prompt ?? '');
   if (ids.length === 0) throw new InvalidRequestError('the prompt encodes to no tokens');
   return ids;
 }
@@ -103,7 +103,7 @@ async function generate(args: GenerateArgs): Promise<void> {
   }
   const t1 = performance.now();
   const ids = promptIds(args, tokenizer, backend.vocabSize);
-  const sampling = validateSampling({ temperature: args.temperature, topK: args.topK, topP: args.topP, seed: args.seed });
+  const sampling = validateSampling(withDefaults(tokenizer.generationDefaults(), { temperature: args.temperature, topK: args.topK, topP: args.topP, seed: args.seed }));
   let firstStepMs = 0;
   const pool = new BlockPool(backend.totalBlocks);
   const [result] = await generateBatch(

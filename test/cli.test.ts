@@ -32,7 +32,7 @@ describe('semantic generate (CLI, WebGPU through Dawn)', () => {
     // The CLI's KV pool is f16 by default: the reference rounds K/V the same way.
     const { model } = await loadCpuModel(files, { kvDtype: 'f16' });
     const text = 'ROMEO:\nBut soft, what light';
-    const want = model.generateGreedy(tokenizer.encode(text), 16, { eosTokenIds: tokenizer.eosTokenIds() }).tokens;
+    const want = model.generateGreedy(tokenizer.encodePrompt(text), 16, { eosTokenIds: tokenizer.eosTokenIds() }).tokens;
     const out = await cli(['generate', '--model', dir, '--prompt', text, '--max-tokens', '16', '--json']);
     expect(out.code, out.stderr).toBe(0);
     const json = JSON.parse(out.stdout) as {
@@ -86,7 +86,7 @@ describe('semantic generate (CLI, WebGPU through Dawn)', () => {
     const json = JSON.parse(out.stdout) as { results: Array<{ tokens: number[]; finish_reason: string; prefill_tokens_computed: number; prefill_tokens_reused: number }>; pool: { usedBlocks: number } };
     expect(json.results).toHaveLength(requests.length);
     requests.forEach((r, i) => {
-      const ids = r.prompt_ids ?? tokenizer.encode(r.prompt ?? '');
+      const ids = r.prompt_ids ?? tokenizer.encodePrompt(r.prompt ?? '');
       const single = model.generateGreedy(ids, r.max_tokens, { eosTokenIds: tokenizer.eosTokenIds() }).tokens;
       expect(json.results[i].tokens, `request ${i}`).toEqual(single);
       expect(json.results[i].prefill_tokens_computed + json.results[i].prefill_tokens_reused).toBe(ids.length);

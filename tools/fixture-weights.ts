@@ -13,7 +13,7 @@ import type { Json } from './tokenizer-json.ts';
 /** Bump to change every fixture's weights at once. */
 export const WEIGHT_SEED = 0x5eed2024;
 
-interface Shape {
+export interface Shape {
   readonly vocab: number;
   readonly hidden: number;
   readonly intermediate: number;
@@ -32,7 +32,7 @@ function num(config: Readonly<Record<string, Json>>, key: string): number {
   return value;
 }
 
-function shapeOf(config: Readonly<Record<string, Json>>): Shape {
+export function shapeOf(config: Readonly<Record<string, Json>>): Shape {
   const hidden = num(config, 'hidden_size');
   const heads = num(config, 'num_attention_heads');
   const modelType = config['model_type'];
@@ -50,7 +50,7 @@ function shapeOf(config: Readonly<Record<string, Json>>): Shape {
   };
 }
 
-interface Init {
+export interface Init {
   readonly mean: number;
   readonly std: number;
 }
@@ -65,7 +65,7 @@ const BIAS: Init = { mean: 0, std: 0.1 };
 const linear = (fanIn: number): Init => ({ mean: 0, std: 1 / Math.sqrt(fanIn) });
 
 /** Every tensor of the model with its shape and initialisation, in HF naming. */
-function tensorPlan(s: Shape): Array<[string, number[], Init]> {
+export function tensorPlan(s: Shape): Array<[string, number[], Init]> {
   const plan: Array<[string, number[], Init]> = [
     ['model.embed_tokens.weight', [s.vocab, s.hidden], s.tied ? TIED_EMBEDDING : EMBEDDING],
   ];

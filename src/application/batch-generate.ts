@@ -55,7 +55,8 @@ function nextStep(s: Live, chunk: number): SequenceStep {
   const inPrefill = s.position < prompt.length;
   const tokenIds = inPrefill ? prompt.slice(s.position, Math.min(prompt.length, s.position + chunk)) : [s.result.tokens[s.result.tokens.length - 1]];
   const sample = !inPrefill || s.position + tokenIds.length === prompt.length;
-  return { tokenIds, startPosition: s.position, blockTable: s.table, sample, sampling: s.req.sampling ?? GREEDY, sampleStep: s.result.tokens.length };
+  const history = { promptIds: prompt, generated: s.result.tokens };
+  return { tokenIds, startPosition: s.position, blockTable: s.table, sample, sampling: s.req.sampling ?? GREEDY, sampleStep: s.result.tokens.length, history };
 }
 
 function accept(s: Live, token: number, logits: Float32Array | undefined): void {

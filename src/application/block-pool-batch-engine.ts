@@ -314,6 +314,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
           sample: end === seq.length,
           sampling: seq.sampling,
           sampleStep: seq.generated.length,
+          history: seq,
         },
       });
     }

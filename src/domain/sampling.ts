@@ -3,12 +3,58 @@ import { InvalidRequestError } from './errors.ts';
 /**
  * How the next token is chosen. temperature 0 means greedy (argmax), whatever else is set.
  * topK 0 and topP 1 disable those filters. A seed makes sampling reproducible per request.
+ *
+ * The optional logit processors (absent = off) run before temperature, in HF's order:
+ * - repetitionPenalty (HF `repetition_penalty`, > 0, 1 = off): the logit l of every token that
+ *   occurs in the prompt or the output becomes l / r when l > 0, else l * r. Applies to greedy.
+ * - presencePenalty / frequencyPenalty (OpenAI's, in [-2, 2]): l -= presence * [c > 0] +
+ *   frequency * c, c = the token's count in the output so far (not the prompt).
+ * - minP (in [0, 1], 0 = off), after top-k and top-p: keep tokens with p >= minP * p_max, i.e.
+ *   z >= z_max + ln(minP) on temperature-scaled logits z.
  */
 export interface SamplingParams {
   readonly temperature: number;
   readonly topK: number;
   readonly topP: number;
   readonly seed: number;
+  readonly repetitionPenalty?: number;
+  readonly presencePenalty?: number;
+  readonly frequencyPenalty?: number;
+  readonly minP?: number;
+}
+
+/** A sequence's tokens so far, for the penalties: its prompt and what it has generated. */
+export interface TokenHistory {
+  readonly promptIds: readonly number[];
+  readonly generated: readonly number[];
+}
+
+/** One token a penalty touches: how often it occurs in the prompt and in the output. */
+export interface PenaltyEntry {
+  readonly token: number;
+  readonly promptCount: number;
+  readonly outputCount: number;
+}
+
+export function hasPenalties(p: SamplingParams): boolean {
+  return (p.repetitionPenalty ?? 1) !== 1 || (p.presencePenalty ?? 0) !== 0 || (p.frequencyPenalty ?? 0) !== 0;
+}
+
+/** The distinct tokens of a history with their counts, by token id; empty when no penalty is on. */
+export function penaltyEntries(p: SamplingParams, history: TokenHistory | undefined): PenaltyEntry[] {
+  if (!history || !hasPenalties(p)) return [];
+  const counts = new Map<number, [number, number]>();
+  for (const t of history.promptIds) {
+    const c = counts.get(t) ?? [0, 0];
+    c[0]++;
+    counts.set(t, c);
+  }
+  for (const t of history.generated) {
+    const c = counts.get(t) ?? [0, 0];
+    c[1]++;
+    counts.set(t, c);
+  }
+  return [...counts.entries()].sort((a, b) => a[0] - b[0]).map(([token, [promptCount, outputCount]]) => ({ token, promptCount, outputCount }));
 }
 
 export const GREEDY: SamplingParams = Object.freeze({ temperature: 0, topK: 0, topP: 1, seed: 0 });
@@ -33,7 +79,66 @@ export function validateSampling(input: Partial<SamplingParams> = {}): SamplingP
   if (!Number.isInteger(topK) || topK < 0) fail('topK', topK, 'must be a non-negative integer');
   if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) fail('topP', topP, 'must be in (0, 1]');
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) fail('seed', seed, 'must be a uint32');
-  return Object.freeze({ temperature, topK, topP, seed });
+  return Object.freeze({ temperature, topK, topP, seed, ...validateProcessors(input) });
+}
+
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/** The optional processors, each kept only when given (absent means off). */
+function validateProcessors(input: Partial<SamplingParams>): Partial<SamplingParams> {
+  const out: { -readonly [K in keyof SamplingParams]?: SamplingParams[K] } = {};
+  const { repetitionPenalty: r, presencePenalty: pp, frequencyPenalty: fp, minP } = input;
+  if (r !== undefined) {
+    if (!finite(r) || r <= 0 || r > 100) fail('repetitionPenalty', r, 'must be a finite number in (0, 100]');
+    out.repetitionPenalty = r;
+  }
+  if (pp !== undefined) {
+    if (!finite(pp) || pp < -2 || pp > 2) fail('presencePenalty', pp, 'must be a number in [-2, 2]');
+    out.presencePenalty = pp;
+  }
+  if (fp !== undefined) {
+    if (!finite(fp) || fp < -2 || fp > 2) fail('frequencyPenalty', fp, 'must be a number in [-2, 2]');
+    out.frequencyPenalty = fp;
+  }
+  if (minP !== undefined) {
+    if (!finite(minP) || minP < 0 || minP > 1) fail('minP', minP, 'must be a number in [0, 1]');
+    out.minP = minP;
+  }
+  return out;
+}
+
+/**
+ * A request's sampling fields over the model's defaults: a field the request gives (not
+ * undefined) wins, field by field. The result still goes through validateSampling.
+ */
+export function withDefaults(defaults: Partial<SamplingParams> | undefined, request: Partial<SamplingParams> | undefined): Partial<SamplingParams> {
+  const out: Record<string, unknown> = { ...defaults };
+  for (const [key, value] of Object.entries(request ?? {})) if (value !== undefined) out[key] = value;
+  return out as Partial<SamplingParams>;
+}
+
+/**
+ * generation_config.json's sampling defaults as SamplingParams fields. HF samples only when
+ * `do_sample` is true, so temperature, top_k and top_p count only then; repetition_penalty
+ * applies to greedy decoding too. Fields that are absent or malformed are left out.
+ */
+export function generationDefaults(config: Readonly<Record<string, unknown>> | null | undefined): Partial<SamplingParams> {
+  if (!config) return {};
+  const out: { -readonly [K in keyof SamplingParams]?: SamplingParams[K] } = {};
+  const num = (key: string): number | undefined => (finite(config[key]) ? (config[key] as number) : undefined);
+  if (config['do_sample'] === true) {
+    const t = num('temperature');
+    const k = num('top_k');
+    const p = num('top_p');
+    if (t !== undefined) out.temperature = t;
+    if (k !== undefined && Number.isInteger(k)) out.topK = k;
+    if (p !== undefined) out.topP = p;
+    const m = num('min_p');
+    if (m !== undefined) out.minP = m;
+  }
+  const r = num('repetition_penalty');
+  if (r !== undefined && r !== 1) out.repetitionPenalty = r;
+  return out;
 }
 
 export function validateLimits(input: Partial<GenerationLimits>, maxContext: number): GenerationLimits {

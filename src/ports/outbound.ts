@@ -3,7 +3,7 @@
  * Adapters under src/adapters implement these; the worker wires them.
  */
 import type { KvQuantization, ModelCacheSpec } from '../domain/model-cache-spec.ts';
-import type { SamplingParams } from '../domain/sampling.ts';
+import type { SamplingParams, TokenHistory } from '../domain/sampling.ts';
 import type { AgentBlocks, CacheKey } from '../domain/values.ts';
 import type { BlockCopy, BlockId, PoolStats } from '../domain/block-pool.ts';
 
@@ -34,6 +34,14 @@ export interface TokenizerPort {
   renderChat(messages: readonly ChatMessage[], options?: ChatTemplateOptions): string;
   /** Render and encode the chat template; equals `encode(renderChat(...))` with no extra specials. */
   applyChatTemplate(messages: readonly ChatMessage[], options?: ChatTemplateOptions): number[];
+  /**
+   * Encode a raw-text prompt the way the model expects a sequence to start: with the specials
+   * (BOS) of the tokenizer's post-processor unless tokenizer_config.json says add_bos_token false.
+   * Absent: `encode(text)`.
+   */
+  encodePrompt?(text: string): number[];
+  /** generation_config.json's sampling defaults (see domain generationDefaults); absent: none. */
+  generationDefaults?(): Partial<SamplingParams>;
 }
 
 /**
@@ -65,6 +73,8 @@ export interface SequenceStep {
   readonly sampling: SamplingParams;
   /** Index of this token in the request's output, mixed into the seeded RNG. */
   readonly sampleStep: number;
+  /** The sequence's prompt and output so far; read only when `sampling` has a penalty on. */
+  readonly history?: TokenHistory;
 }
 
 export interface ForwardResult {

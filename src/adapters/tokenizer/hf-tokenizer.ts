@@ -8,11 +8,13 @@
 import * as transformers from '@huggingface/transformers';
 import { AutoTokenizer, env, PreTrainedTokenizer } from '@huggingface/transformers';
 import { InvalidRequestError, TokenizerError } from '../../domain/errors.ts';
+import { generationDefaults, type SamplingParams } from '../../domain/sampling.ts';
 import type { ChatMessage, ChatTemplateOptions, ModelFileSource, TokenizerPort } from '../../ports/outbound.ts';
 
-/** The part of generation_config.json this adapter reads. */
+/** The part of generation_config.json this adapter reads (sampling defaults: domain generationDefaults). */
 export interface GenerationConfigLike {
   readonly eos_token_id?: number | readonly number[] | null;
+  readonly [key: string]: unknown;
 }
 
 export interface HfTokenizerLoadOptions {
@@ -30,6 +32,19 @@ export interface HfTokenizerLoadOptions {
 }
 
 const GENERATION_CONFIG = 'generation_config.json';
+/** Newer repos ship the chat template as its own file; it wins over tokenizer_config.json's. */
+const CHAT_TEMPLATE_FILE = 'chat_template.jinja';
+
+async function readChatTemplate(files: ModelFileSource | undefined): Promise<string | null> {
+  if (!files || !(await files.has(CHAT_TEMPLATE_FILE))) return null;
+  return new TextDecoder().decode(await files.read(CHAT_TEMPLATE_FILE));
+}
+
+/** HF adds the post-processor's specials (Llama 3: BOS) to a prompt unless add_bos_token is false. */
+function addsSpecialTokens(tokenizer: PreTrainedTokenizer): boolean {
+  const config: unknown = Reflect.get(tokenizer, '_tokenizerConfig');
+  return !(typeof config === 'object' && config !== null && Reflect.get(config, 'add_bos_token') === false);
+}
 
 // transformers.js reads `env` while it loads, and `env` is global: loads that target different
 // folders must not interleave, so they run one after another.
@@ -100,10 +115,18 @@ export class HfTokenizer implements TokenizerPort {
   readonly #tokenizer: PreTrainedTokenizer;
   readonly #eosIds: readonly number[];
   readonly #vocabSize: number;
+  readonly #defaults: Partial<SamplingParams>;
+  readonly #promptSpecials: boolean;
 
-  private constructor(tokenizer: PreTrainedTokenizer, eosIds: readonly number[]) {
+  private constructor(tokenizer: PreTrainedTokenizer, generation: GenerationConfigLike | null, chatTemplate: string | null) {
+    if (chatTemplate !== null) tokenizer.chat_template = chatTemplate;
     this.#tokenizer = tokenizer;
-    this.#eosIds = Object.freeze(eosIds);
+    // generation_config.json lists every stop token (Llama 3: <|end_of_text|> and <|eot_id|>);
+    // tokenizer_config.json's eos_token is added in case it lists none.
+    const own = typeof tokenizer.eos_token_id === 'number' ? [tokenizer.eos_token_id] : [];
+    this.#eosIds = Object.freeze(uniqueIds([...eosList(generation?.eos_token_id), ...own]));
+    this.#defaults = Object.freeze(generationDefaults(generation));
+    this.#promptSpecials = addsSpecialTokens(tokenizer);
     // Ids may have holes; the embedding must cover the largest one.
     let max = -1;
     for (const id of tokenizer.get_vocab().values()) max = Math.max(max, id);
@@ -122,10 +145,7 @@ export class HfTokenizer implements TokenizerPort {
       });
     }
     const generation = await readGenerationConfig(options);
-    // generation_config.json lists every stop token (Llama 3: <|end_of_text|> and <|eot_id|>);
-    // tokenizer_config.json's eos_token is added in case it lists none.
-    const own = typeof tokenizer.eos_token_id === 'number' ? [tokenizer.eos_token_id] : [];
-    return new HfTokenizer(tokenizer, uniqueIds([...eosList(generation?.eos_token_id), ...own]));
+    return new HfTokenizer(tokenizer, generation, await readChatTemplate(options.files));
   }
 
   /**
@@ -144,8 +164,16 @@ export class HfTokenizer implements TokenizerPort {
       throw new TokenizerError(`Cannot load tokenizer from ${files.id}: ${message(error)}`, details, { cause: error });
     }
     const generation = await readGenerationConfig({ modelId: files.id, localModelPath: '', files });
-    const own = typeof tokenizer.eos_token_id === 'number' ? [tokenizer.eos_token_id] : [];
-    return new HfTokenizer(tokenizer, uniqueIds([...eosList(generation?.eos_token_id), ...own]));
+    return new HfTokenizer(tokenizer, generation, await readChatTemplate(files));
+  }
+
+  /** Encode a raw-text prompt with the specials a sequence starts with (see TokenizerPort). */
+  encodePrompt(text: string): number[] {
+    return this.encode(text, { addSpecialTokens: this.#promptSpecials });
+  }
+
+  generationDefaults(): Partial<SamplingParams> {
+    return this.#defaults;
   }
 
   encode(text: string, options?: { readonly addSpecialTokens?: boolean }): number[] {

@@ -32,6 +32,12 @@ export interface CreateGpuContextOptions {
   readonly allowF16?: boolean;
   readonly powerPreference?: GPUPowerPreference;
   readonly onLost?: (error: DeviceLostError) => void;
+  /**
+   * Ask for these limits instead of the adapter's maximum, e.g. a 128 MiB
+   * maxStorageBufferBindingSize (WebGPU's default, and lavapipe's) on an adapter that allows
+   * 1 GiB, so tests exercise the paths real small-limit devices take.
+   */
+  readonly limits?: Readonly<Partial<Record<'maxBufferSize' | 'maxStorageBufferBindingSize', number>>>;
 }
 
 const OPTIONAL_FEATURES: readonly GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
@@ -42,8 +48,14 @@ function defaultGpu(): GPU | undefined {
 }
 
 /** Ask for the adapter's maximum of each limit the model may need: buffer sizes and bindings. */
-function requestedLimits(adapter: GPUAdapter): Record<string, number> {
+function requestedLimits(adapter: GPUAdapter, overrides: CreateGpuContextOptions['limits'] = {}): Record<string, number> {
   const l = adapter.limits;
+  for (const [name, value] of Object.entries(overrides)) {
+    const max = l[name as keyof GPUSupportedLimits] as number;
+    if (!Number.isSafeInteger(value) || value <= 0 || value > max) {
+      throw new InvalidRequestError(`limit ${name} must be a positive integer up to the adapter's ${max}`, { name, value, max });
+    }
+  }
   return {
     maxBufferSize: l.maxBufferSize,
     maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
@@ -51,6 +63,7 @@ function requestedLimits(adapter: GPUAdapter): Record<string, number> {
     maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
     maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
     maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+    ...overrides,
   };
 }
 
@@ -85,7 +98,7 @@ export async function createGpuContext(options: CreateGpuContextOptions = {}): P
   const device = await adapter.requestDevice({
     label: 'semantic-device',
     requiredFeatures: wanted,
-    requiredLimits: requestedLimits(adapter),
+    requiredLimits: requestedLimits(adapter, options.limits),
   });
   let lostFlag = false;
   const lost = device.lost.then((info) => {

@@ -8,6 +8,7 @@ import { encodeEmbedding, encodeGatherRows, encodeRmsNorm, encodeRope, encodeSwi
 import { encodeMatmul } from './ops/matmul.ts';
 import { encodeKvWrite, encodePagedAttention } from './ops/attention.ts';
 import { encodeSample, packSampleParams } from './ops/sampling.ts';
+import { encodePenalties, packPenaltyEntries } from './ops/penalties.ts';
 import { Usage } from './usage.ts';
 
 /** Per-step GPU inputs (uploaded tables) and scratch activations, all transient. */
@@ -140,6 +141,9 @@ function encodeHead(r: ForwardResources, enc: GPUCommandEncoder, b: StepBuffers,
   const params = ctx.buffers.acquire('step:sampleParams', packed.byteLength, Usage.STORAGE | Usage.COPY_DST);
   t.push(params);
   ctx.buffers.write(params, packed);
+  // Penalties rewrite the logits in place, so logits read back are the ones sampled from.
+  const entries = packPenaltyEntries(plan.sampling.map((s) => ({ sampling: s, history: s.history })), c.vocabSize);
+  encodePenalties(ctx, enc, { logits, params, entries, rows: S, vocab: c.vocabSize }, t);
   const tokens = scratch(ctx, 'step:sampled', S, t);
   encodeSample(ctx, enc, { logits, params, out: tokens, nSeqs: S, vocab: c.vocabSize }, t);
   return { tokens, logits };

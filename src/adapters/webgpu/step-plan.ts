@@ -1,5 +1,5 @@
 import { InvalidRequestError } from '../../domain/errors.ts';
-import type { SamplingParams } from '../../domain/sampling.ts';
+import type { SamplingParams, TokenHistory } from '../../domain/sampling.ts';
 import type { SequenceStep } from '../../ports/outbound.ts';
 
 /**
@@ -20,7 +20,7 @@ export interface StepPlan {
   readonly sampleRows: Uint32Array;
   /** Index in `steps` of each sampling sequence. */
   readonly sampleSeqs: number[];
-  readonly sampling: Array<SamplingParams & { readonly step: number }>;
+  readonly sampling: Array<SamplingParams & { readonly step: number; readonly history?: TokenHistory }>;
 }
 
 export interface PlanLimits {
@@ -58,7 +58,7 @@ export function planStep(steps: readonly SequenceStep[], limits: PlanLimits): St
   };
   const sampleRows: number[] = [];
   const sampleSeqs: number[] = [];
-  const sampling: Array<SamplingParams & { step: number }> = [];
+  const sampling: StepPlan['sampling'] = [];
   let row = 0;
   let tableAt = 0;
   steps.forEach((s, seq) => {
@@ -76,7 +76,7 @@ export function planStep(steps: readonly SequenceStep[], limits: PlanLimits): St
     if (s.sample) {
       sampleRows.push(row - 1);
       sampleSeqs.push(seq);
-      sampling.push({ ...s.sampling, step: s.sampleStep });
+      sampling.push({ ...s.sampling, step: s.sampleStep, history: s.history });
     }
   });
   return { ...plan, nTokens, nSeqs: steps.length, sampleRows: Uint32Array.from(sampleRows), sampleSeqs, sampling };

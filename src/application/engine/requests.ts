@@ -1,5 +1,5 @@
 import { InvalidRequestError } from '../../domain/errors.ts';
-import { validateLimits, validateSampling, type GenerationLimits, type SamplingParams } from '../../domain/sampling.ts';
+import { validateLimits, validateSampling, withDefaults, type GenerationLimits, type SamplingParams } from '../../domain/sampling.ts';
 import { validateAgentId, validateTokenIds } from '../../domain/values.ts';
 import type { SubmitRequest } from '../../ports/inbound.ts';
 import type { TokenizerPort } from '../../ports/outbound.ts';
@@ -22,13 +22,15 @@ export function validateRequest(request: SubmitRequest, tokenizer: TokenizerPort
   } else {
     if (!tokenizer) throw new InvalidRequestError('text prompts need a tokenizer; pass promptIds');
     const p = request.prompt;
-    promptIds = typeof p === 'string' ? tokenizer.encode(p) : tokenizer.applyChatTemplate(p ?? []);
+    promptIds = typeof p === 'string' ? (tokenizer.encodePrompt?.(p) ?? tokenizer.encode(p)) : tokenizer.applyChatTemplate(p ?? []);
   }
   if (promptIds.length === 0) throw new InvalidRequestError('the prompt is empty');
   if (promptIds.length >= maxContext) {
     throw new InvalidRequestError(`the prompt has ${promptIds.length} tokens; the context holds ${maxContext}`, { promptTokens: promptIds.length, maxContext });
   }
-  const sampling = validateSampling(request.sampling);
+  // generation_config.json's defaults (temperature, top_p, top_k, repetition_penalty) unless the
+  // request sets the field itself.
+  const sampling = validateSampling(withDefaults(tokenizer?.generationDefaults?.(), request.sampling));
   const limits = validateLimits({ maxTokens: request.maxTokens, stop: request.stop }, maxContext - promptIds.length);
   return { agentId, promptIds, sampling, limits };
 }

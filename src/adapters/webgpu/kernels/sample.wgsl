@@ -1,13 +1,17 @@
 // Next-token sampling, one workgroup (256 threads) per sequence; only token ids leave the GPU.
 // Layout:
 //   logits f32 [n_seqs, vocab] row-major.
-//   params: one 32-byte record per sequence (8 x 4-byte words, built by packSampleParams):
+//   params: one 48-byte record per sequence (12 x 4-byte words, built by packSampleParams):
 //     word 0  inv_temperature f32   1 / temperature rounded to f32; 0 means greedy
 //     word 1  top_k           u32   0 = off; 1 = greedy
 //     word 2  top_p           f32   in (0, 1]; 1 = off
 //     word 3  seed            u32
 //     word 4  step            u32   the RNG counter: same (seed, step) -> same draw
-//     words 5..7              zero (reserved)
+//     word 5  min_p           f32   in [0, 1]; 0 = off
+//     word 6  log_min_p       f32   ln(min_p) rounded to f32 on the host
+//     words 7..9              repetition, presence, frequency penalties (read by penalize.wgsl,
+//                             which has already applied them to the logits)
+//     words 10..11            zero (reserved)
 //   out u32 [n_seqs] token ids.
 // Uniforms: vocab, n_seqs, chunk = ceil(vocab / 256).
 //
@@ -21,6 +25,8 @@
 //      workgroup atomics (exact, no sort). Tokens with key >= threshold stay (ties stay, as HF).
 //   3. top-p: S = sum of w over kept tokens; binary search over keys in [threshold, max_key] for
 //      the largest T with mass(key >= T) >= top_p * S: the smallest top set reaching top_p.
+//   3b. min-p (after top-p, as HF orders them): threshold = max(threshold, key(zmax + log_min_p)),
+//      i.e. keep p >= min_p * p_max. Every filter is a key threshold, so they compose by max.
 //      Each mass is a strided per-thread f32 sum then a fixed tree, so it is deterministic.
 //   4. draw: u = (pcg(seed ^ pcg(step + 0x9e3779b9)) >> 8) / 2^24. Thread t sums w over the
 //      contiguous chunk [t * chunk, (t + 1) * chunk); thread 0 scans the 256 chunk sums in
@@ -34,9 +40,13 @@ struct SampleParams {
   top_p: f32,
   seed: u32,
   step: u32,
+  min_p: f32,
+  log_min_p: f32,
+  repetition: f32,
+  presence: f32,
+  frequency: f32,
   _r0: u32,
   _r1: u32,
-  _r2: u32,
 }
 
 struct Dims { vocab: u32, n_seqs: u32, chunk: u32, _p0: u32 }
@@ -218,6 +228,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var threshold = 0u;
   if (p.top_k != 0u && p.top_k < vocab) { threshold = kth_largest_key(base, vocab, inv_t, p.top_k, tid); }
   if (p.top_p < 1.0) { threshold = top_p_threshold(base, vocab, inv_t, zmax, threshold, max_key, p.top_p, tid); }
+  if (p.min_p > 0.0) { threshold = max(threshold, key_of(zmax + p.log_min_p)); }
 
   let start = tid * dims.chunk;
   let end = min(start + dims.chunk, vocab);

@@ -15,8 +15,8 @@ import { requireBytes, requireCount } from './basic.ts';
 
 export const SAMPLE: KernelSource = { name: 'sample', code: sampleWgsl };
 
-/** Bytes of one per-sequence record in the params buffer. */
-export const SAMPLE_PARAMS_BYTES = 32;
+/** Bytes of one per-sequence record in the params buffer (12 words; see sample.wgsl). */
+export const SAMPLE_PARAMS_BYTES = 48;
 
 const WG = 256;
 const EXP_CUTOFF = -87;
@@ -33,6 +33,12 @@ export interface SampleRequest {
   readonly seed: number;
   /** RNG counter (e.g. the index of the token being generated). */
   readonly step: number;
+  /** In [0, 1]; 0 (or absent) = off. */
+  readonly minP?: number;
+  /** Read by the penalties kernel (ops/penalties.ts); absent = off. */
+  readonly repetitionPenalty?: number;
+  readonly presencePenalty?: number;
+  readonly frequencyPenalty?: number;
 }
 
 interface Packed {
@@ -41,6 +47,20 @@ interface Packed {
   readonly topP: number;
   readonly seed: number;
   readonly step: number;
+  readonly minP: number;
+  /** ln(minP) rounded to f32 (0 when off: never read then). */
+  readonly logMinP: number;
+  readonly repetition: number;
+  readonly presence: number;
+  readonly frequency: number;
+}
+
+function optional(field: string, value: number | undefined, fallback: number, ok: (v: number) => boolean): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || !ok(value)) {
+    throw new InvalidRequestError(`${field} is out of range`, { field, value });
+  }
+  return value;
 }
 
 function requireU32(field: string, value: number): void {
@@ -68,10 +88,22 @@ function packOne(p: SampleRequest): Packed {
   else if (temperature > 0 && invT < MIN_NORMAL_F32) {
     throw new InvalidRequestError('temperature is too large', { field: 'temperature', value: temperature });
   }
-  return { invT, topK, topP: Math.fround(topP), seed, step };
+  const minP = Math.fround(optional('minP', p.minP, 0, (v) => v >= 0 && v <= 1));
+  return {
+    invT,
+    topK,
+    topP: Math.fround(topP),
+    seed,
+    step,
+    minP,
+    logMinP: minP > 0 ? Math.fround(Math.log(minP)) : 0,
+    repetition: Math.fround(optional('repetitionPenalty', p.repetitionPenalty, 1, (v) => v > 0)),
+    presence: Math.fround(optional('presencePenalty', p.presencePenalty, 0, (v) => Math.abs(v) <= 2)),
+    frequency: Math.fround(optional('frequencyPenalty', p.frequencyPenalty, 0, (v) => Math.abs(v) <= 2)),
+  };
 }
 
-/** The params buffer content for `encodeSample`: one 32-byte record per sequence. */
+/** The params buffer content for `encodeSample` and `encodePenalties`: one record per sequence. */
 export function packSampleParams(list: readonly SampleRequest[]): ArrayBuffer {
   const raw = new ArrayBuffer(Math.max(1, list.length) * SAMPLE_PARAMS_BYTES);
   const f = new Float32Array(raw);
@@ -84,6 +116,11 @@ export function packSampleParams(list: readonly SampleRequest[]): ArrayBuffer {
     f[w + 2] = p.topP;
     u[w + 3] = p.seed;
     u[w + 4] = p.step;
+    f[w + 5] = p.minP;
+    f[w + 6] = p.logMinP;
+    f[w + 7] = p.repetition;
+    f[w + 8] = p.presence;
+    f[w + 9] = p.frequency;
   });
   return raw;
 }
@@ -247,5 +284,6 @@ export function sampleCpu(logits: Float32Array, request: SampleRequest): number 
   let threshold = 0;
   if (p.topK !== 0 && p.topK < vocab) threshold = kthLargestKey(keys, p.topK);
   if (p.topP < 1) threshold = topPThreshold(z, keys, zmax, threshold, maxKey, p.topP);
+  if (p.minP > 0) threshold = Math.max(threshold, keyOf(fr(zmax + p.logMinP)));
   return draw(z, keys, zmax, threshold, sampleUniform(p.seed, p.step));
 }
