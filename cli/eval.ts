@@ -109,7 +109,8 @@ export async function evalCommand(argv: readonly string[]): Promise<void> {
     const persisting = args.quantization !== undefined;
     const chunk = persisting ? (args.chunk ?? Math.max(1, Math.floor(window / 4))) : 0;
     const r = await evaluatePerplexity(backend, ids, {
-      window, bosTokenId: bos, restoreEvery: chunk, codec: safetensorsBlobCodec, quantization,
+      // Many windows per step: SwiftShader and GPUs alike do 64 rows for little more than 1.
+      window, bosTokenId: bos, parallel: 64, restoreEvery: chunk, codec: safetensorsBlobCodec, quantization,
     });
     // Without BOS the very first token is context only; its characters are not scored either.
     const chars = charCount(tokenizer.decode(bos === null ? ids.slice(1) : ids));

@@ -6,7 +6,7 @@
  *   npx tsx tools/train/prepare.ts
  *
  * Outputs: public/models/shakespeare-llama/{tokenizer.json,tokenizer_config.json},
- * tools/train/out/{train,val}.u16 (token ids, little-endian uint16) and meta.json.
+ * tools/train/out/{train,val}.u16 (token ids, little-endian uint16), val.txt and meta.json.
  * tools/train/train.py then trains the model and writes the remaining files.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -96,6 +96,8 @@ async function main(): Promise<void> {
   if (tok.decode(valIds, { clean_up_tokenization_spaces: false }) !== val) throw new Error('val split does not round-trip');
   writeU16(join(OUT_DIR, 'train.u16'), trainIds);
   writeU16(join(OUT_DIR, 'val.u16'), valIds);
+  // The validation text itself, for `semantic eval --text tools/train/out/val.txt`.
+  writeFileSync(join(OUT_DIR, 'val.txt'), val);
   const meta = {
     vocab_size: BPE_SIZE + ADDED.length,
     bos_token_id: BPE_SIZE,

@@ -51,6 +51,8 @@ def parse_args():
     p.add_argument('--seed', type=int, default=1337)
     p.add_argument('--csv', default=os.path.join(HERE, 'loss.csv'))
     p.add_argument('--no-export', action='store_true', help='pilot run: measure, write nothing')
+    p.add_argument('--init', help='continue from this model.safetensors (a previous run\'s export)')
+    p.add_argument('--start-tokens', type=int, default=0, help='tokens already trained (--init), for the log')
     return p.parse_args()
 
 
@@ -217,6 +219,29 @@ def export(model, a, meta):
     write_safetensors(os.path.join(MODEL_DIR, 'model.safetensors'), hf_state(model))
 
 
+def read_safetensors(path):
+    with open(path, 'rb') as f:
+        data = f.read()
+    n = struct.unpack('<Q', data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for name, entry in header.items():
+        if name == '__metadata__':
+            continue
+        assert entry['dtype'] == 'F16', entry['dtype']
+        a, b = entry['data_offsets']
+        raw = torch.frombuffer(bytearray(data[8 + n + a:8 + n + b]), dtype=torch.float16)
+        out[name] = raw.to(torch.float32).reshape(entry['shape'])
+    return out
+
+
+def load_init(model, path):
+    tensors = read_safetensors(path)
+    with torch.no_grad():
+        for name, param in hf_state(model).items():
+            param.copy_(tensors[name])
+
+
 def load_ids(name):
     with open(os.path.join(OUT, name), 'rb') as f:
         data = f.read()
@@ -295,6 +320,8 @@ def main():
     train, val = load_ids('train.u16'), load_ids('val.u16')
     starts = speech_starts(train, meta)
     model = Llama(a, meta['vocab_size'])
+    if a.init:
+        load_init(model, a.init)
     params = sum(p.numel() for p in model.parameters())
     print(f'args {vars(a)}', flush=True)
     print(f'params {params} ({params * 2 / 1e6:.2f} MB in F16); train {len(train)} tokens, val {len(val)} tokens, '
@@ -316,7 +343,7 @@ def main():
             val_nats, val_bpc = evaluate(model, val, a, meta)
             train_nats = acc / max(acc_n, 1)
             train_bpc = train_nats / (math.log(2) * chars_per_token)
-            row = {'step': step, 'seconds': round(elapsed, 1), 'tokens': step * a.batch * a.context,
+            row = {'step': step, 'seconds': round(elapsed, 1), 'tokens': a.start_tokens + step * a.batch * a.context,
                    'lr': round(lr_at(a, step, elapsed / budget), 6), 'train_nats_per_token': round(train_nats, 4),
                    'train_bits_per_char': round(train_bpc, 4), 'val_nats_per_token': round(val_nats, 4),
                    'val_bits_per_char': round(val_bpc, 4)}
