@@ -5,6 +5,7 @@ import { AgentService } from '../../src/application/agent-service.ts';
 import { generateBatch } from '../../src/application/batch-generate.ts';
 import { BlockPoolBatchEngine } from '../../src/application/block-pool-batch-engine.ts';
 import { InferenceService } from '../../src/application/inference-service.ts';
+import type { GenerationResult } from '../../src/ports/inbound.ts';
 import { loadCpuModel } from '../../src/adapters/cpu/index.ts';
 import { FsModelSource } from '../../src/adapters/node/hf-folder.ts';
 import { HfTokenizer } from '../../src/adapters/tokenizer/index.ts';
@@ -51,44 +52,56 @@ beforeAll(async () => {
 
 afterAll(() => backend.dispose());
 
-function inference(): InferenceService {
-  const engine = new BlockPoolBatchEngine(backend, tokenizer);
-  return new InferenceService(engine, new AgentService(engine, tokenizer));
-}
-
 function knownShare(text: string): { share: number; count: number } {
   const list = words(text);
   const known = list.filter((w) => vocabulary.has(w)).length;
   return { share: list.length === 0 ? 0 : known / list.length, count: list.length };
 }
 
+const CHAT = [
+  { role: 'system' as const, content: 'Enter ROMEO and JULIET.' },
+  { role: 'user' as const, content: 'Good morrow, fair lady.' },
+];
+
 const CASES = [
   { prompt: 'ROMEO:', sampling: { temperature: 0 } },
   { prompt: 'JULIET:\n', sampling: { temperature: 0 } },
   { prompt: 'ROMEO:', sampling: { temperature: 0.8, topK: 40, seed: 7 } },
   { prompt: 'JULIET:\n', sampling: { temperature: 0.8, topP: 0.95, seed: 11 } },
+  { prompt: CHAT, sampling: { temperature: 0 } },
 ];
 
-describe(`${MODEL_ID}: trained model through the engine (WebGPU)`, () => {
-  it.each(CASES)('$prompt with $sampling writes words of the plays', async ({ prompt, sampling }) => {
-    const reply = await inference().generate('reader', prompt, { maxTokens: MAX_TOKENS, sampling });
-    const { share, count } = knownShare(reply.text);
-    console.log(`[${MODEL_ID}] ${JSON.stringify(prompt)} ${JSON.stringify(sampling)}: ${(share * 100).toFixed(0)}% of ${count} words known\n${prompt}${reply.text}`);
-    expect(reply.tokenIds.length).toBe(MAX_TOKENS);
-    expect(count).toBeGreaterThanOrEqual(10);
-    expect(share).toBeGreaterThanOrEqual(MIN_KNOWN);
-  });
+let replies: Promise<GenerationResult[]> | undefined;
 
-  it('a speaker-aware chat renders as play text and gets an answer in words of the plays', async () => {
-    const chat = [
-      { role: 'system' as const, content: 'Enter ROMEO and JULIET.' },
-      { role: 'user' as const, content: 'Good morrow, fair lady.' },
-    ];
-    // The template heads each speech with its speaker (user = ROMEO, assistant = JULIET, any
-    // other role is the speaker's name) and the generation prompt names the next one.
-    expect(tokenizer.renderChat(chat)).toBe('<|begin_of_text|>Enter ROMEO and JULIET.\n\nROMEO:\nGood morrow, fair lady.\n\nJULIET:\n');
-    const reply = await inference().generate('chat', chat, { maxTokens: 32 });
-    expect(knownShare(reply.text).share).toBeGreaterThanOrEqual(MIN_KNOWN);
+/** All cases at once through one engine: they decode as one batch, which keeps the test short. */
+function generateAll(): Promise<GenerationResult[]> {
+  if (!replies) {
+    const engine = new BlockPoolBatchEngine(backend, tokenizer);
+    const inference = new InferenceService(engine, new AgentService(engine, tokenizer));
+    replies = Promise.all(CASES.map((c, i) => inference.generate(`reader-${i}`, c.prompt, { maxTokens: MAX_TOKENS, sampling: c.sampling })));
+  }
+  return replies;
+}
+
+describe(`${MODEL_ID}: trained model through the engine (WebGPU)`, () => {
+  it.each(CASES.map((c, i) => ({ ...c, i, label: typeof c.prompt === 'string' ? JSON.stringify(c.prompt) : 'chat' })))(
+    '$label with $sampling writes words of the plays',
+    async ({ prompt, sampling, i, label }) => {
+      const reply = (await generateAll())[i];
+      const { share, count } = knownShare(reply.text);
+      const shown = typeof prompt === 'string' ? prompt : tokenizer.renderChat(prompt);
+      console.log(`[${MODEL_ID}] ${label} ${JSON.stringify(sampling)}: ${(share * 100).toFixed(0)}% of ${count} words known\n${shown}${reply.text}`);
+      expect(reply.tokenIds.length).toBe(MAX_TOKENS);
+      expect(count).toBeGreaterThanOrEqual(10);
+      expect(share).toBeGreaterThanOrEqual(MIN_KNOWN);
+    },
+    120_000,
+  );
+
+  it('the chat template heads each speech with its speaker', () => {
+    // user = ROMEO, assistant = JULIET, any other role is the speaker's own name; the
+    // generation prompt names the next speaker.
+    expect(tokenizer.renderChat(CHAT)).toBe('<|begin_of_text|>Enter ROMEO and JULIET.\n\nROMEO:\nGood morrow, fair lady.\n\nJULIET:\n');
   });
 
   it(`matches the CPU reference: logits within ${PARITY_TOL}, same greedy tokens`, async () => {
