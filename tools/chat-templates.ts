@@ -32,3 +32,23 @@ export const QWEN3_CHAT_TEMPLATE = [
   "{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}",
   '{%- endif %}',
 ].join('\n');
+
+/**
+ * The trained shakespeare-llama's template. The model only ever saw play text, so a chat is
+ * rendered as play text: each message is a speech headed by its speaker's name in capitals and
+ * a colon. The role is the speaker ("ROMEO", "juliet"); `user` and `assistant` stand for two
+ * fixed speakers so that plain chat clients also get a dialogue; `system` is a bare stage line.
+ */
+export const SHAKESPEARE_CHAT_TEMPLATE = [
+  '{{- bos_token }}',
+  '{%- for message in messages %}',
+  "{%- if message['role'] == 'system' %}{{- message['content'] | trim + '\\n\\n' }}",
+  "{%- else %}",
+  "{%- if message['role'] == 'user' %}{%- set speaker = 'ROMEO' %}",
+  "{%- elif message['role'] == 'assistant' %}{%- set speaker = 'JULIET' %}",
+  "{%- else %}{%- set speaker = message['role'] | upper %}{%- endif %}",
+  "{{- speaker + ':\\n' + message['content'] | trim + '\\n\\n' }}",
+  '{%- endif %}',
+  '{%- endfor %}',
+  "{%- if add_generation_prompt %}{{- 'JULIET:\\n' }}{%- endif %}",
+].join('\n');
