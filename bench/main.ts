@@ -2,7 +2,7 @@
  * `npm run bench` (scripts/bench.mjs launches this on Dawn + SwiftShader). Prints each benchmark
  * as a table and writes everything to bench-results/bench-<date>.json and bench-results/latest.json.
  *
- * Options: --only=warm,throughput,memory,quant,precision (default all), --quick (fewer runs, for a smoke test).
+ * Options: --only=warm,throughput,memory,quant,precision,checkpoint (default all), --quick (fewer runs, for a smoke test).
  * Speeds are reported as ratios of numbers measured in this same run: the machine is shared and
  * absolute times say little. The raw numbers are in the JSON.
  */
@@ -12,13 +12,14 @@ import { join } from 'node:path';
 import { nodeGpu } from '../src/adapters/node/dawn.ts';
 import { createGpuContext } from '../src/adapters/webgpu/device.ts';
 import { FIXTURES, ids, loadFixture } from './lib.ts';
+import { benchCheckpoint, formatCheckpoint } from './checkpoint.ts';
 import { benchMemory, formatMemory } from './memory.ts';
 import { formatQuantDeviation, measureQuantDeviation, type QuantDeviationResult } from './quant-deviation.ts';
 import { benchThroughput, formatThroughput } from './throughput.ts';
 import { benchWarmStart, formatWarmStart } from './warm-start.ts';
 import { formatPrecision, measurePrecision, type PrecisionRow } from './weight-quant.ts';
 
-const SECTIONS = ['warm', 'throughput', 'memory', 'quant', 'precision'] as const;
+const SECTIONS = ['warm', 'throughput', 'memory', 'quant', 'precision', 'checkpoint'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const TRANSFORMERS_JS =
@@ -61,6 +62,7 @@ export async function main(args: string[]): Promise<number> {
     memory: { agents: 16, systemTokens: 200, suffixTokens: 10, maxTokens: 4 },
     quant: { contextTokens: q ? 96 : 192, steps: q ? 4 : 16 },
     precision: { contextTokens: q ? 32 : 64, steps: q ? 4 : 16 },
+    checkpoint: { turns: q ? 3 : 8, tokensPerTurn: 24, decodeTokens: q ? 4 : 8 },
   };
   const env = {
     adapter: gpu.adapterInfo,
@@ -90,6 +92,7 @@ export async function main(args: string[]): Promise<number> {
     await section('warm', () => benchWarmStart(llama, config.warm), formatWarmStart);
     await section('throughput', () => benchThroughput(llama, config.throughput), formatThroughput);
     await section('memory', () => benchMemory(llama, config.memory), formatMemory);
+    await section('checkpoint', () => benchCheckpoint(llama, config.checkpoint), formatCheckpoint);
   } finally {
     llama.dispose();
   }
