@@ -2,7 +2,7 @@
  * `npm run bench` (scripts/bench.mjs launches this on Dawn + SwiftShader). Prints each benchmark
  * as a table and writes everything to bench-results/bench-<date>.json and bench-results/latest.json.
  *
- * Options: --only=warm,throughput,memory,quant,precision,checkpoint (default all), --quick (fewer runs, for a smoke test).
+ * Options: --only=warm,throughput,memory,quant,precision,checkpoint,kvquality (default all), --quick (fewer runs, for a smoke test).
  * Speeds are reported as ratios of numbers measured in this same run: the machine is shared and
  * absolute times say little. The raw numbers are in the JSON.
  */
@@ -13,13 +13,14 @@ import { nodeGpu } from '../src/adapters/node/dawn.ts';
 import { createGpuContext } from '../src/adapters/webgpu/device.ts';
 import { FIXTURES, ids, loadFixture } from './lib.ts';
 import { benchCheckpoint, formatCheckpoint } from './checkpoint.ts';
+import { benchKvQuality, formatKvQuality } from './kv-quality.ts';
 import { benchMemory, formatMemory } from './memory.ts';
 import { formatQuantDeviation, measureQuantDeviation, type QuantDeviationResult } from './quant-deviation.ts';
 import { benchThroughput, formatThroughput } from './throughput.ts';
 import { benchWarmStart, formatWarmStart } from './warm-start.ts';
 import { formatPrecision, measurePrecision, type PrecisionRow } from './weight-quant.ts';
 
-const SECTIONS = ['warm', 'throughput', 'memory', 'quant', 'precision', 'checkpoint'] as const;
+const SECTIONS = ['warm', 'throughput', 'memory', 'quant', 'precision', 'checkpoint', 'kvquality'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const TRANSFORMERS_JS =
@@ -63,6 +64,7 @@ export async function main(args: string[]): Promise<number> {
     quant: { contextTokens: q ? 96 : 192, steps: q ? 4 : 16 },
     precision: { contextTokens: q ? 32 : 64, steps: q ? 4 : 16 },
     checkpoint: { turns: q ? 3 : 8, tokensPerTurn: 24, decodeTokens: q ? 4 : 8 },
+    kvquality: { tokens: q ? 256 : 2048, window: 256, chunk: 64 },
   };
   const env = {
     adapter: gpu.adapterInfo,
@@ -122,6 +124,8 @@ export async function main(args: string[]): Promise<number> {
     },
     (rows) => formatPrecision(rows, config.precision.contextTokens),
   );
+
+  await section('kvquality', () => benchKvQuality(gpu, config.kvquality), formatKvQuality);
 
   console.log(`transformers.js comparison: ${TRANSFORMERS_JS}`);
   const report = {

@@ -75,12 +75,20 @@ export interface SequenceStep {
   readonly sampleStep: number;
   /** The sequence's prompt and output so far; read only when `sampling` has a penalty on. */
   readonly history?: TokenHistory;
+  /**
+   * With `sample`: score every new token, not just the last (teacher forcing). The step then
+   * yields one logits row per new token; the token reported in `nextTokens` is the last one's.
+   */
+  readonly scoreAll?: boolean;
 }
 
 export interface ForwardResult {
   /** One entry per sequence: the sampled token id, or -1 where `sample` was false. */
   readonly nextTokens: Int32Array;
-  /** Logits [sequences, vocab] of the last position, only when asked for. */
+  /**
+   * Logits [rows, vocab], only when asked for: one row per sampling sequence (its last new
+   * token), or one per new token of a `scoreAll` sequence, in step order.
+   */
   readonly logits?: Float32Array;
 }
 

@@ -32,14 +32,24 @@ beforeAll(async () => {
 
 afterAll(() => backend.dispose());
 
-function perplexity(extra: Partial<PerplexityOptions>): Promise<{ ppl: number; restores: number; bytesPerToken: number }> {
-  return evaluatePerplexity(backend, ids, { window: 16, bosTokenId: bos, parallel: 8, codec: safetensorsBlobCodec, ...extra }).then((r) => {
-    expect(r.scoredTokens).toBe(ids.length);
+function perplexity(extra: Partial<PerplexityOptions>, text = ids): Promise<{ ppl: number; restores: number; bytesPerToken: number }> {
+  return evaluatePerplexity(backend, text, { window: 16, bosTokenId: bos, parallel: 8, codec: safetensorsBlobCodec, ...extra }).then((r) => {
+    expect(r.scoredTokens).toBe(text.length);
     return { ppl: Math.exp(r.nllNats / r.scoredTokens), restores: r.restores, bytesPerToken: r.blobBytesPerToken };
   });
 }
 
 describe('evaluatePerplexity with KV persisted and restored between chunks (tiny-llama, WebGPU)', () => {
+  it('scores a whole slice per step exactly as one position per step does', async () => {
+    // One position per step is the decode path; 16 per step reads 16 logits rows per window.
+    const text = ids.slice(0, 40);
+    const single = await perplexity({ chunk: 1 }, text);
+    const sliced = await perplexity({ chunk: 16 }, text);
+    const odd = await perplexity({ chunk: 5, parallel: 2 }, text);
+    expect(Math.abs(sliced.ppl / single.ppl - 1)).toBeLessThan(1e-6);
+    expect(Math.abs(odd.ppl / single.ppl - 1)).toBeLessThan(1e-6);
+  }, 120_000);
+
   it('none is exact; q8 and q4 move perplexity a little, with smaller blobs', async () => {
     const plain = await perplexity({});
     const none = await perplexity({ restoreEvery: 4, quantization: 'none' });

@@ -16,9 +16,9 @@ export interface StepPlan {
   readonly slots: Uint32Array;
   readonly blockTables: Uint32Array;
   readonly tableOffsets: Uint32Array;
-  /** Row (token index) of the last new token of each sequence that samples. */
+  /** Rows (token indices) that get logits: the last new token of each sequence that samples, every new token of a `scoreAll` one. */
   readonly sampleRows: Uint32Array;
-  /** Index in `steps` of each sampling sequence. */
+  /** Index in `steps` of the sequence of each sampled row. */
   readonly sampleSeqs: number[];
   readonly sampling: Array<SamplingParams & { readonly step: number; readonly history?: TokenHistory }>;
 }
@@ -74,9 +74,12 @@ export function planStep(steps: readonly SequenceStep[], limits: PlanLimits): St
       row++;
     });
     if (s.sample) {
-      sampleRows.push(row - 1);
-      sampleSeqs.push(seq);
-      sampling.push({ ...s.sampling, step: s.sampleStep, history: s.history });
+      const first = s.scoreAll ? row - s.tokenIds.length : row - 1;
+      for (let r = first; r < row; r++) {
+        sampleRows.push(r);
+        sampleSeqs.push(seq);
+        sampling.push({ ...s.sampling, step: s.sampleStep, history: s.history });
+      }
     }
   });
   return { ...plan, nTokens, nSeqs: steps.length, sampleRows: Uint32Array.from(sampleRows), sampleSeqs, sampling };

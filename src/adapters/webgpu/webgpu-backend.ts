@@ -181,6 +181,7 @@ export class WebGpuBackend implements ModelBackendPort {
     await staging.mapAsync(MAP_READ_MODE, 0, tokenBytes + logitBytes);
     const mapped = staging.getMappedRange(0, tokenBytes + logitBytes);
     const sampled = new Uint32Array(mapped, 0, S);
+    // Rows are in step order, so a scoreAll sequence ends on its last token's sample.
     plan.sampleSeqs.forEach((seq, i) => (nextTokens[seq] = sampled[i]));
     const logits = logitBytes > 0 ? new Float32Array(mapped.slice(tokenBytes)) : undefined;
     staging.unmap();
