@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { AgentNotFoundError, InvalidRequestError } from '../src/domain/errors.ts';
-import type { KvQuantization, ModelCacheSpec } from '../src/domain/model-cache-spec.ts';
+import { DEFAULT_KV_AT_REST, type KvQuantization, type ModelCacheSpec } from '../src/domain/model-cache-spec.ts';
 import { parseModelConfig, toModelCacheSpec } from '../src/domain/model-config.ts';
 import { quantizedFingerprint, type BlockQuant } from '../src/domain/weight-blocks.ts';
 import { FsCachePersistence } from '../src/adapters/node/fs-cache-persistence.ts';
@@ -28,8 +28,9 @@ export function weightsArg(raw: string | undefined): BlockQuant | undefined {
   throw new InvalidRequestError('--weights must be q8 or q4', { value: raw });
 }
 
+/** `--kv-quant none|q8|q4` (absent: DEFAULT_KV_AT_REST). */
 export function quantizationArg(raw: string | undefined): KvQuantization {
-  if (raw === undefined || raw === 'none' || raw === 'q8' || raw === 'q4') return raw ?? 'none';
+  if (raw === undefined || raw === 'none' || raw === 'q8' || raw === 'q4') return raw ?? DEFAULT_KV_AT_REST;
   throw new InvalidRequestError('--kv-quant must be none, q8 or q4', { value: raw });
 }
 

@@ -7,6 +7,7 @@ import { errorToPlain, InvalidRequestError } from '../src/domain/errors.ts';
 import { BlockPool } from '../src/domain/block-pool.ts';
 import { validateSampling, withDefaults } from '../src/domain/sampling.ts';
 import { validateTokenIds } from '../src/domain/values.ts';
+import type { KvQuantization } from '../src/domain/model-cache-spec.ts';
 import { generateBatch } from '../src/application/batch-generate.ts';
 import { BlockPoolBatchEngine } from '../src/application/block-pool-batch-engine.ts';
 import { generateTimed } from '../src/application/engine/timed-generation.ts';
@@ -46,7 +47,7 @@ async function batch(args: GenerateArgs, backend: WebGpuBackend, tokenizer: HfTo
   const stats = engine.stats();
   if (args.json) {
     const pool = { ...stats.pool, preemptions: stats.preemptions, steps: stats.steps, cached_agents: stats.cachedAgents };
-    process.stdout.write(`${JSON.stringify({ results, pool, timings: { total_ms: round(performance.now() - started) }, ...memoryFields(backend) })}\n`);
+    process.stdout.write(`${JSON.stringify({ results, pool, timings: { total_ms: round(performance.now() - started) }, ...memoryFields(backend, quantizationArg(args.quantization)) })}\n`);
   } else {
     results.forEach((r, i) => process.stdout.write(`--- request ${i} (${r.finish_reason})\n${r.text}\n`));
   }
@@ -77,7 +78,7 @@ async function generateWithCache(args: GenerateArgs, backend: WebGpuBackend, tok
     prefill_tokens_reused: run.prefillReused,
     ...(report?.refused ? { refused: report.refused.name } : {}),
     timings: { ttft_ms: round(run.ttftMs), total_ms: round(run.totalMs) },
-    ...memoryFields(backend),
+    ...memoryFields(backend, quantizationArg(args.quantization)),
   };
   process.stdout.write(args.json ? `${JSON.stringify(out)}\n` : `${out.text}\n`);
 }
@@ -125,7 +126,7 @@ async function generate(args: GenerateArgs): Promise<void> {
     adapter: `${gpu.adapterInfo.vendor} ${gpu.adapterInfo.architecture}`.trim(),
   };
   if (args.json) {
-    const memory = memoryFields(backend);
+    const memory = memoryFields(backend, quantizationArg(args.quantization));
     process.stdout.write(`${JSON.stringify({ tokens: result.tokens, text, finish_reason: result.finishReason, prompt_tokens: ids.length, timings, ...memory })}\n`);
   } else {
     process.stdout.write(`${text}\n`);
@@ -135,7 +136,7 @@ async function generate(args: GenerateArgs): Promise<void> {
 }
 
 /** gpu_bytes (weights, KV pool, activations) and what the weights were loaded as. */
-function memoryFields(backend: WebGpuBackend): Record<string, unknown> {
+function memoryFields(backend: WebGpuBackend, kvAtRest: KvQuantization): Record<string, unknown> {
   const r = backend.loadReport();
   return {
     gpu_bytes: r.gpu_bytes,
@@ -145,6 +146,7 @@ function memoryFields(backend: WebGpuBackend): Record<string, unknown> {
       weights: r.weights,
       kv_dtype: r.kv_dtype,
       kv_pool_tokens: r.kv_pool_tokens,
+      kv_at_rest: kvAtRest,
     },
   };
 }

@@ -19,7 +19,7 @@ async function open(page: Page): Promise<void> {
 
 async function load(page: Page, model: string, dbName: string): Promise<void> {
   await page.evaluate(
-    ({ model, dbName }) => (window as unknown as Win).semantic.client.loadModel({ id: model, source: `/models/${model}/` }, undefined, { dbName }),
+    ({ model, dbName }) => (window as unknown as Win).semantic.client.loadModel({ id: model, source: `/models/${model}/` }, undefined, { dbName, quantization: 'none' }),
     { model, dbName },
   );
 }

@@ -22,7 +22,7 @@ async function cli(args: string[]): Promise<any> {
 async function openLoaded(page: Page, db: string): Promise<void> {
   await page.goto('/e2e/pages/harness.html');
   await page.waitForFunction(() => (window as unknown as Win).semanticReady === true);
-  await page.evaluate((dbName) => (window as unknown as Win).semantic.client.loadModel({ id: 'tiny-llama', source: '/models/tiny-llama/' }, undefined, { dbName }), db);
+  await page.evaluate((dbName) => (window as unknown as Win).semantic.client.loadModel({ id: 'tiny-llama', source: '/models/tiny-llama/' }, undefined, { dbName, quantization: 'none' }), db);
 }
 
 const PROMPT = Array.from({ length: 30 }, (_, i) => (i * 41 + 3) % 500);
@@ -42,7 +42,7 @@ test('a blob exported from the browser restores in the Node CLI', async ({ page 
   writeFileSync(file, Uint8Array.from(browser.bytes));
   const imported = await cli(['import', '--model', MODEL, '--cache-dir', join(dir, 'cache'), '--in', file]);
   expect(imported.agent).toBe('b2n');
-  const out = await cli(['generate', '--model', MODEL, '--cache-dir', join(dir, 'cache'), '--agent', 'b2n', '--prompt-ids', browser.next.join(','), '--max-tokens', '6', '--json']);
+  const out = await cli(['generate', '--model', MODEL, '--cache-dir', join(dir, 'cache'), '--agent', 'b2n', '--kv-quant', 'none', '--prompt-ids', browser.next.join(','), '--max-tokens', '6', '--json']);
   expect(out.restored).toBe('cold');
   expect(out.prefill_tokens_reused).toBe(imported.tokens);
   expect(out.tokens).toEqual(browser.reference);
@@ -50,7 +50,7 @@ test('a blob exported from the browser restores in the Node CLI', async ({ page 
 
 test('a blob written by the Node CLI restores in the browser', async ({ page }) => {
   const dir = mkdtempSync(join(tmpdir(), 'semantic-n2b-'));
-  const first = await cli(['generate', '--model', MODEL, '--cache-dir', dir, '--agent', 'n2b', '--prompt-ids', PROMPT.join(','), '--max-tokens', '6', '--json']);
+  const first = await cli(['generate', '--model', MODEL, '--cache-dir', dir, '--agent', 'n2b', '--kv-quant', 'none', '--prompt-ids', PROMPT.join(','), '--max-tokens', '6', '--json']);
   // The CLI keeps each model's blobs in their own folder, named by the model fingerprint.
   const scope = readdirSync(dir, { withFileTypes: true }).find((e) => e.isDirectory())?.name ?? '';
   const bytes = Array.from(readFileSync(join(dir, scope, 'n2b.safetensors')));

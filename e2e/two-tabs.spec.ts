@@ -11,7 +11,7 @@ async function open(page: Page, db: string): Promise<void> {
   await page.goto('/e2e/pages/harness.html');
   await page.waitForFunction(() => (window as unknown as Win).semanticReady === true);
   await page.evaluate(
-    ({ db }) => (window as unknown as Win).semantic.client.loadModel({ id: 'tiny-llama', source: '/models/tiny-llama/' }, undefined, { dbName: db }),
+    ({ db }) => (window as unknown as Win).semantic.client.loadModel({ id: 'tiny-llama', source: '/models/tiny-llama/' }, undefined, { dbName: db, quantization: 'none' }),
     { db },
   );
 }

@@ -43,7 +43,7 @@ interface Out {
 }
 
 function args(cacheDir: string, ids: number[]): string[] {
-  return [BIN, 'generate', '--model', MODEL, '--cache-dir', cacheDir, '--agent', 'romeo', '--prompt-ids', ids.join(','), '--max-tokens', '8', '--json'];
+  return [BIN, 'generate', '--model', MODEL, '--cache-dir', cacheDir, '--agent', 'romeo', '--kv-quant', 'none', '--prompt-ids', ids.join(','), '--max-tokens', '8', '--json'];
 }
 
 async function turn(cacheDir: string, ids: number[]): Promise<Out> {

@@ -40,7 +40,7 @@ describe('semantic generate (CLI, WebGPU through Dawn)', () => {
       text: string;
       timings: Record<string, unknown>;
       gpu_bytes: { weights: number; kv_pool: number; activations: number };
-      memory: { checkpoint_weight_bytes: number; kv_dtype: string };
+      memory: { checkpoint_weight_bytes: number; kv_dtype: string; kv_at_rest: string };
     };
     expect(json.tokens).toEqual(want);
     expect(json.text).toBe(tokenizer.decode(want, { skipSpecialTokens: true }));
@@ -50,6 +50,8 @@ describe('semantic generate (CLI, WebGPU through Dawn)', () => {
     expect(json.gpu_bytes.kv_pool).toBeGreaterThan(0);
     expect(json.gpu_bytes.activations).toBeGreaterThan(0);
     expect(json.memory.kv_dtype).toBe('f16');
+    // KV at rest defaults to q8 (issue 11: its perplexity delta is measured in the bench).
+    expect(json.memory.kv_at_rest).toBe('q8');
   });
 
   it('--prompt-ids and --dump-logits write each step as safetensors matching the CPU', async () => {
@@ -104,10 +106,10 @@ describe('semantic generate (CLI, WebGPU through Dawn)', () => {
     const cache = mkdtempSync(join(tmpdir(), 'semantic-cache-'));
     const { model } = await loadCpuModel(new FsModelSource(dir), { kvDtype: 'f16' }); // the CLI's default KV
     const prompt = Array.from({ length: 21 }, (_, i) => (i * 37 + 11) % 500);
-    const run1 = JSON.parse((await cli(['generate', '--model', dir, '--cache-dir', cache, '--agent', 'romeo', '--prompt-ids', prompt.join(','), '--max-tokens', '6', '--json'])).stdout);
+    const run1 = JSON.parse((await cli(['generate', '--model', dir, '--cache-dir', cache, '--agent', 'romeo', '--kv-quant', 'none', '--prompt-ids', prompt.join(','), '--max-tokens', '6', '--json'])).stdout);
     expect(run1).toMatchObject({ restored: 'none', prefill_tokens_computed: prompt.length, prefill_tokens_reused: 0 });
     const extended = [...prompt, ...run1.tokens, 7, 8, 9];
-    const run2 = JSON.parse((await cli(['generate', '--model', dir, '--cache-dir', cache, '--agent', 'romeo', '--prompt-ids', extended.join(','), '--max-tokens', '6', '--json'])).stdout);
+    const run2 = JSON.parse((await cli(['generate', '--model', dir, '--cache-dir', cache, '--agent', 'romeo', '--kv-quant', 'none', '--prompt-ids', extended.join(','), '--max-tokens', '6', '--json'])).stdout);
     // One uninterrupted run over the same tokens, on the CPU reference.
     const uninterrupted = model.generateGreedy(extended, 6, { eosTokenIds: model.config.eosTokenIds });
     expect(run2.tokens).toEqual(uninterrupted.tokens);

@@ -1,5 +1,6 @@
 import { errorFromPlain, errorToPlain, InternalError } from '../src/domain/errors.ts';
 import { validateAgentId } from '../src/domain/values.ts';
+import { DEFAULT_KV_AT_REST } from '../src/domain/model-cache-spec.ts';
 import type { AgentCacheStore } from '../src/application/agent-cache-store.ts';
 import type { BlockPoolBatchEngine } from '../src/application/block-pool-batch-engine.ts';
 import { RecoveringRuntime, type BackendFactory, type DeviceBackend } from '../src/application/recovering-runtime.ts';
@@ -38,7 +39,7 @@ export class AgentRuntime {
       return given ?? reload();
     };
     const runtime = await RecoveringRuntime.start(factory, tokenizer, safetensorsBlobCodec, announcing(persistence, locks), {
-      store: { hotBudgetBytes: options.hotBudgetBytes, warmBudgetBytes: options.warmBudgetBytes, quantization: options.quantization, persistOnFinish: true },
+      store: { hotBudgetBytes: options.hotBudgetBytes, warmBudgetBytes: options.warmBudgetBytes, quantization: options.quantization ?? DEFAULT_KV_AT_REST, persistOnFinish: true },
     });
     refresh = () => void runtime.store.refreshCold().catch(() => undefined);
     return new AgentRuntime(runtime, persistence, locks);

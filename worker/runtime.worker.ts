@@ -22,12 +22,20 @@ installErrorTransfer();
 
 interface Loaded {
   readonly descriptor: ModelDescriptor;
+  /** What identifies this load: a shared runtime's other tabs join it instead of reloading. */
+  readonly key: string;
   readonly tokenizer: HfTokenizer;
   /** The engine, store and backend; the backend and pool change after a device loss. */
   readonly agents: AgentRuntime;
 }
 
 let current: Loaded | null = null;
+/** A load in flight in a shared runtime, which other tabs asking for the same model join. */
+let loading: { readonly key: string; readonly info: Promise<LoadedModelInfo> } | null = null;
+
+/** Running as a SharedWorker: one runtime serves every tab that connects. */
+const SHARED = typeof (globalThis as { SharedWorkerGlobalScope?: unknown }).SharedWorkerGlobalScope === 'function'
+  && globalThis instanceof (globalThis as unknown as { SharedWorkerGlobalScope: new () => object }).SharedWorkerGlobalScope;
 let gpuContext: Promise<GpuContext> | null = null;
 
 /** The GPU context, made once; a lost one is replaced on the next call. */
@@ -49,6 +57,39 @@ async function loadOnDevice(descriptor: ModelDescriptor, files: FetchModelSource
   const backend = await WebGpuBackend.load(context, files, { modelId: descriptor.id, weights, kvDtype, kvBudgetBytes });
   await backend.warmup();
   return { backend, lost: context.lost };
+}
+
+/** Load the model on the GPU (replacing the current one, whose agents are persisted first). */
+async function loadFresh(descriptor: ModelDescriptor, key: string, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo> {
+  const files = new FetchModelSource(descriptor.source, { onProgress });
+  const first = await loadOnDevice(descriptor, files);
+  const tokenizer = await HfTokenizer.fromFiles(files).catch((e: unknown) => {
+    first.backend.dispose();
+    throw e;
+  });
+  // After a device loss the runtime loads the model again on a new device (files are cached).
+  const reload = (): Promise<DeviceBackend> => loadOnDevice(descriptor, new FetchModelSource(descriptor.source));
+  const agents = await AgentRuntime.create(first, reload, tokenizer, cache);
+  if (current) {
+    await current.agents.store.persistAll().catch(() => undefined);
+    current.agents.close();
+    current.agents.backend.dispose();
+  }
+  current = { descriptor, key, tokenizer, agents };
+  return infoOf(current);
+}
+
+function infoOf(loaded: Loaded): LoadedModelInfo {
+  const c = loaded.agents.backend.config;
+  return {
+    id: loaded.descriptor.id,
+    architecture: c.architecture,
+    nLayers: c.nLayers,
+    hiddenSize: c.hiddenSize,
+    vocabSize: c.vocabSize,
+    eosTokenIds: loaded.tokenizer.eosTokenIds(),
+    gpuBytes: loaded.agents.backend.loadReport().gpu_bytes,
+  };
 }
 
 function requireModel(): Loaded {
@@ -98,31 +139,12 @@ const api: Omit<RuntimeApi, AgentMethods> = {
     if (weights !== undefined && weights !== 'q8' && weights !== 'q4') throw new InvalidRequestError('weights must be q8 or q4 (or absent)', { weights: String(weights) });
     if (kvDtype !== undefined && kvDtype !== 'f16' && kvDtype !== 'f32') throw new InvalidRequestError('kvDtype must be f16 or f32', { kvDtype: String(kvDtype) });
     if (kvBudgetBytes !== undefined) validatePositiveInt(kvBudgetBytes, 'kvBudgetBytes');
-    const files = new FetchModelSource(descriptor.source, { onProgress });
-    const first = await loadOnDevice(descriptor, files);
-    const tokenizer = await HfTokenizer.fromFiles(files).catch((e: unknown) => {
-      first.backend.dispose();
-      throw e;
-    });
-    // After a device loss the runtime loads the model again on a new device (files are cached).
-    const reload = (): Promise<DeviceBackend> => loadOnDevice(descriptor, new FetchModelSource(descriptor.source));
-    const agents = await AgentRuntime.create(first, reload, tokenizer, cache);
-    if (current) {
-      await current.agents.store.persistAll().catch(() => undefined);
-      current.agents.close();
-      current.agents.backend.dispose();
-    }
-    current = { descriptor, tokenizer, agents };
-    const c = agents.backend.config;
-    return {
-      id: descriptor.id,
-      architecture: c.architecture,
-      nLayers: c.nLayers,
-      hiddenSize: c.hiddenSize,
-      vocabSize: c.vocabSize,
-      eosTokenIds: tokenizer.eosTokenIds(),
-      gpuBytes: agents.backend.loadReport().gpu_bytes,
-    };
+    const key = JSON.stringify([descriptor.id, descriptor.source, weights, kvDtype, kvBudgetBytes, cache ?? {}]);
+    if (!SHARED) return loadFresh(descriptor, key, onProgress, cache);
+    // Shared: a tab asking for the model that is loaded, or being loaded, joins that load.
+    if (current?.key === key) return infoOf(current);
+    if (loading?.key !== key) loading = { key, info: loadFresh(descriptor, key, onProgress, cache).finally(() => (loading = null)) };
+    return loading.info;
   },
 
   async tokenize(text: string): Promise<number[]> {
@@ -224,4 +246,11 @@ const agentApi: Pick<RuntimeApi, AgentMethods> = {
 };
 
 const runtime: RuntimeApi = { ...api, ...agentApi };
-expose(runtime);
+
+// The same script runs as a dedicated worker (one page) or as a SharedWorker (every tab of the
+// origin, one engine): then each tab that connects gets its own Comlink endpoint on one runtime.
+if (SHARED) {
+  (globalThis as unknown as { onconnect: (e: MessageEvent) => void }).onconnect = (e) => expose(runtime, e.ports[0]);
+} else {
+  expose(runtime);
+}

@@ -18,6 +18,13 @@ import type { ChatMessage } from '../ports/outbound.ts';
 export interface SemanticClientOptions {
   /** A worker already started by the app (e.g. with Vite's `?worker` import); default: ours. */
   readonly worker?: Worker;
+  /**
+   * One engine for every tab of the origin: the runtime runs in a SharedWorker, so tabs share
+   * its GPU memory, KV blocks and batches. Needs WebGPU in SharedWorker (Chromium has it); where
+   * SharedWorker does not exist the client falls back to a dedicated worker (see `mode`).
+   * Default false.
+   */
+  readonly shared?: boolean;
   /** Ask the worker to persist every agent when the page is hidden or closed. Default true. */
   readonly persistOnPageHide?: boolean;
 }
@@ -27,15 +34,23 @@ export interface SemanticClientOptions {
  * re-exposes its API with callbacks proxied and typed errors intact.
  */
 export class SemanticClient {
-  private readonly worker: Worker;
+  private readonly worker: Worker | SharedWorker;
   private readonly remote: Remote<RuntimeApi>;
+  /** Where the runtime runs: this page's own worker, or one SharedWorker for all tabs. */
+  readonly mode: 'dedicated' | 'shared';
 
   constructor(options: SemanticClientOptions = {}) {
     installErrorTransfer();
-    this.worker =
-      options.worker ?? new Worker(new URL('../../worker/runtime.worker.ts', import.meta.url), { type: 'module', name: 'semantic' });
-    this.remote = guarded(wrap<RuntimeApi>(this.worker));
-    if (options.persistOnPageHide !== false && typeof addEventListener === 'function') {
+    const shared = options.shared === true && options.worker === undefined && typeof SharedWorker === 'function';
+    this.mode = shared ? 'shared' : 'dedicated';
+    const script = new URL('../../worker/runtime.worker.ts', import.meta.url);
+    this.worker = shared
+      ? new SharedWorker(script, { type: 'module', name: 'semantic-shared' })
+      : (options.worker ?? new Worker(script, { type: 'module', name: 'semantic' }));
+    this.remote = guarded(wrap<RuntimeApi>(this.worker instanceof Worker ? this.worker : this.worker.port));
+    // A shared engine outlives this tab and serves others: one tab's pagehide must not demote
+    // their agents. Its finished turns are checkpointed as they complete.
+    if (!shared && options.persistOnPageHide !== false && typeof addEventListener === 'function') {
       // Best effort: the worker may be stopped before IndexedDB commits; every finished turn is
       // also checkpointed as it completes, so at most the work since then is at risk.
       addEventListener('pagehide', () => void this.remote.persistAll().catch(() => undefined));
@@ -149,14 +164,18 @@ export class SemanticClient {
 
   /** Persist every agent to IndexedDB, then stop the worker: the clean way to shut down. */
   async close(): Promise<void> {
-    await this.remote.persistAll().catch(() => undefined);
+    if (this.mode === 'dedicated') await this.remote.persistAll().catch(() => undefined);
     this.terminate();
   }
 
-  /** Stop the worker now (work not yet checkpointed is lost; see close()). */
+  /**
+   * Stop the worker now (work not yet checkpointed is lost; see close()). A shared runtime is
+   * only disconnected from this tab: it stops when its last tab is gone.
+   */
   terminate(): void {
     this.remote[releaseProxy]();
-    this.worker.terminate();
+    if (this.worker instanceof Worker) this.worker.terminate();
+    else this.worker.port.close();
   }
 }
 
