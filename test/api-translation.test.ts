@@ -149,7 +149,7 @@ describe('responses', () => {
   it('errors use each API\'s object and status', () => {
     const bad = new InvalidRequestError('max_tokens: must be positive', { param: 'max_tokens' });
     expect(apiError('openai', bad)).toEqual({ status: 400, body: { error: { message: bad.message, type: 'invalid_request_error', param: 'max_tokens', code: 'invalid_request' } } });
-    expect(apiError('anthropic', bad)).toEqual({ status: 400, body: { type: 'error', error: { type: 'invalid_request_error', message: bad.message } } });
+    expect(apiError('anthropic', bad)).toEqual({ status: 400, body: { type: 'error', error: { type: 'invalid_request_error', message: bad.message, code: 'invalid_request' } } });
     expect(apiError('openai', new AgentNotFoundError('no agent')).status).toBe(404);
     expect(apiError('anthropic', new PoolExhaustedError('full')).body).toMatchObject({ error: { type: 'overloaded_error' } });
     expect(apiError('openai', new TypeError('boom')).status).toBe(500);

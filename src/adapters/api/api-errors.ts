@@ -3,7 +3,8 @@ import { errorToPlain, type PlainError } from '../../domain/errors.ts';
 /**
  * Typed runtime errors as each API reports them: an HTTP status plus OpenAI's
  * `{ error: { message, type, param, code } }` or Anthropic's `{ type: 'error', error: { type, message } }`.
- * Validation errors name the offending field in `details.param`.
+ * Validation errors name the offending field in `details.param`. Both carry the runtime's error
+ * code in `code` (lower case), from which a client rebuilds the typed class (errorFromCode).
  */
 export type ApiFlavor = 'openai' | 'anthropic';
 
@@ -41,7 +42,8 @@ export function apiError(flavor: ApiFlavor, error: unknown): ApiErrorBody {
   const plain = errorToPlain(error);
   const m = BY_CODE[plain.code] ?? INTERNAL;
   if (flavor === 'anthropic') {
-    return { status: m.status, body: { type: 'error', error: { type: m.anthropic, message: plain.message } } };
+    // `code` is our extension: the runtime's typed error code, so clients can rebuild the class.
+    return { status: m.status, body: { type: 'error', error: { type: m.anthropic, message: plain.message, code: plain.code.toLowerCase() } } };
   }
   return { status: m.status, body: { error: { message: plain.message, type: m.openai, param: paramOf(plain), code: plain.code.toLowerCase() } } };
 }
