@@ -149,8 +149,8 @@ describe('semantic serve over HTTP (tiny-llama, WebGPU through Dawn)', () => {
       for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
       expect(text).toBe(done.choices[0].message.content);
       const anthropic = new Anthropic({ baseURL, apiKey: 'local', ...(fetchOption ? { fetch: fetchOption } : {}) });
-      const message = await anthropic.messages.create({ model: 'tiny-llama', max_tokens: 4, messages: chat('hello'), temperature: 0 });
-      const final = await anthropic.messages.stream({ model: 'tiny-llama', max_tokens: 4, messages: chat('hello'), temperature: 0 }).finalMessage();
+      const message = await anthropic.messages.create({ model: 'tiny-llama', max_tokens: 4, messages: chat('hello') });
+      const final = await anthropic.messages.stream({ model: 'tiny-llama', max_tokens: 4, messages: chat('hello') }).finalMessage();
       expect(final.content).toEqual(message.content);
       await expect(anthropic.messages.create({ model: 'tiny-llama', max_tokens: -1, messages: chat('x') })).rejects.toMatchObject({ status: 400 });
     }
