@@ -68,7 +68,7 @@ describe('OpenAI chat.completions request translation', () => {
       stream: true,
       includeUsage: true,
     });
-    expect([...req.logitBias]).toEqual([[5, -100], [7, 2.5]]);
+    expect(req.logitBias).toEqual([[5, -100], [7, 2.5]]);
   });
 
   it('an unset seed is drawn at random; the header names the agent when the body does not', () => {

@@ -72,6 +72,21 @@ describe('semantic serve over HTTP (tiny-llama, WebGPU through Dawn)', () => {
     expect(usage?.prompt_tokens_details.cached_tokens).toBeGreaterThan(0);
   });
 
+  it('OpenAI: logit_bias +100 on one token makes it the only choice, a large negative bias bans it', async () => {
+    const body = { model: 'tiny-llama', messages: chat('ROMEO: But soft'), max_tokens: 3, temperature: 0, logprobs: true };
+    const plain = (await (await post('/v1/chat/completions', body)).json()) as ChatCompletion;
+    const first = plain.choices[0].logprobs?.content[0].token;
+    const forced = (await (await post('/v1/chat/completions', { ...body, logit_bias: { '300': 100 } })).json()) as ChatCompletion;
+    const tokens = forced.choices[0].logprobs?.content ?? [];
+    expect(new Set(tokens.map((t) => t.token)).size).toBe(1);
+    expect(tokens[0].token).not.toBe(first);
+    for (const t of tokens) expect(t.logprob).toBeGreaterThan(-1e-3);
+    const banned = (await (await post('/v1/chat/completions', { ...body, logit_bias: { '300': -100 } })).json()) as ChatCompletion;
+    expect(banned.choices[0].logprobs?.content.map((t) => t.token)).not.toContain(tokens[0].token);
+    const bad = await post('/v1/chat/completions', { ...body, logit_bias: { '99999999': 1 } });
+    expect(bad.status).toBe(400);
+  });
+
   it('Anthropic: the event sequence, and stop_sequences cut the text where the stop string starts', async () => {
     const body = { model: 'tiny-llama', system: 'You are Juliet.', messages: chat('Who is there?'), max_tokens: 10, temperature: 0 };
     const whole = (await (await post('/v1/messages', body)).json()) as { content: Array<{ text: string }>; stop_reason: string };

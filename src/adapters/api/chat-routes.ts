@@ -1,7 +1,7 @@
 import type { GenerationResult, TokenDelta } from '../../ports/inbound.ts';
 import { anthropicEvents, anthropicMessage, parseAnthropicMessages } from './anthropic-messages.ts';
 import { apiError, type ApiFlavor } from './api-errors.ts';
-import { randomId, randomSeed, refuseLogitBias, runGeneration, servedModel, type ApiPorts } from './generation-run.ts';
+import { randomId, randomSeed, runGeneration, servedModel, type ApiPorts } from './generation-run.ts';
 import { openAiChunk, openAiCompletion, openAiFinishReason, openAiLogprobs, openAiUsage, parseOpenAiChat, type CompletionMeta } from './openai-chat.ts';
 import { parseBody, type ChatRequest } from './request-fields.ts';
 import { SSE_DONE, SSE_HEADERS, sseData, sseEvent } from './sse.ts';
@@ -83,7 +83,6 @@ function prepend(first: readonly Uint8Array[], rest: ReadableStream<Uint8Array>)
 export async function chatCompletions(ports: ApiPorts, request: Request): Promise<Response> {
   try {
     const req = parseOpenAiChat(parseBody(await request.text()), request.headers.get('x-agent-id'), randomSeed);
-    refuseLogitBias(req.logitBias);
     const model = await servedModel(ports.models, req.model);
     const meta: CompletionMeta = { id: `chatcmpl-${randomId()}`, created: Math.floor(Date.now() / 1000), model, ...(req.agentId ? { agentId: req.agentId } : {}) };
     const withLogprobs = req.logprobs !== undefined;

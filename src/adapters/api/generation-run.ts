@@ -1,4 +1,4 @@
-import { InvalidRequestError, ModelNotFoundError } from '../../domain/errors.ts';
+import { ModelNotFoundError } from '../../domain/errors.ts';
 import type { SamplingParams } from '../../domain/sampling.ts';
 import type { AgentManagementPort, GenerationResult, InferencePort, ModelManagementPort, TokenDelta } from '../../ports/inbound.ts';
 import type { ChatRequest } from './request-fields.ts';
@@ -36,6 +36,7 @@ function sampling(req: ChatRequest): Partial<SamplingParams> {
   if (req.topK !== undefined) out.topK = req.topK;
   if (req.presencePenalty !== undefined) out.presencePenalty = req.presencePenalty;
   if (req.frequencyPenalty !== undefined) out.frequencyPenalty = req.frequencyPenalty;
+  if (req.logitBias && req.logitBias.length > 0) out.logitBias = req.logitBias;
   return out;
 }
 
@@ -77,9 +78,4 @@ export function runGeneration(ports: ApiPorts, req: ChatRequest, signal: AbortSi
   // The first settle wins: a token before the end, else the outcome itself.
   done.then(() => settle({ failed: false }), (error: unknown) => settle({ failed: true, error }));
   return { started, done };
-}
-
-/** logit_bias needs a sampler hook the GPU path does not have yet: refuse it rather than ignore it. */
-export function refuseLogitBias(bias: ReadonlyMap<number, number>): void {
-  if (bias.size > 0) throw new InvalidRequestError('logit_bias: not supported by this runtime yet', { param: 'logit_bias' });
 }

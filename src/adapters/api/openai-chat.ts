@@ -26,9 +26,9 @@ function messages(value: unknown): ChatMessage[] {
 }
 
 /** logit_bias: token id (as a string key) -> bias in [-100, 100]. */
-export function logitBias(value: unknown): Map<number, number> {
+export function logitBias(value: unknown): Array<[number, number]> {
   const out = new Map<number, number>();
-  if (value === undefined || value === null) return out;
+  if (value === undefined || value === null) return [];
   if (typeof value !== 'object' || Array.isArray(value)) throw invalid('logit_bias', 'must be an object mapping token ids to numbers');
   for (const [key, bias] of Object.entries(value as Record<string, unknown>)) {
     const id = Number(key);
@@ -36,7 +36,7 @@ export function logitBias(value: unknown): Map<number, number> {
     if (typeof bias !== 'number' || !Number.isFinite(bias) || bias < -100 || bias > 100) throw invalid('logit_bias', `bias of ${key} must be a number in [-100, 100]`);
     out.set(id, bias);
   }
-  return out;
+  return [...out];
 }
 
 function logprobsOf(body: Body): number | undefined {
@@ -55,7 +55,7 @@ function streamOptions(body: Body, stream: boolean): boolean {
 }
 
 /** A chat.completions request body (already parsed from JSON) as a ChatRequest. */
-export function parseOpenAiChat(body: Body, agentHeader: string | null, random: () => number): ChatRequest & { readonly logitBias: Map<number, number> } {
+export function parseOpenAiChat(body: Body, agentHeader: string | null, random: () => number): ChatRequest {
   const n = optionalInt(body, 'n', 1);
   if (n !== undefined && n !== 1) throw invalid('n', 'only n = 1 is supported');
   const maxTokens = optionalInt(body, 'max_completion_tokens', 1) ?? optionalInt(body, 'max_tokens', 1);

@@ -115,6 +115,8 @@ export interface ChatRequest {
   readonly seed: number;
   readonly presencePenalty?: number;
   readonly frequencyPenalty?: number;
+  /** OpenAI's logit_bias as [token id, bias] pairs. */
+  readonly logitBias?: ReadonlyArray<readonly [number, number]>;
   readonly stop: readonly string[];
   /** Alternatives per token when logprobs are asked for; absent: no logprobs. */
   readonly logprobs?: number;

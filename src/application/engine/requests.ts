@@ -34,6 +34,9 @@ export function validateRequest(request: SubmitRequest, tokenizer: TokenizerPort
   // generation_config.json's defaults (temperature, top_p, top_k, repetition_penalty) unless the
   // request sets the field itself.
   const sampling = validateSampling(withDefaults(tokenizer?.generationDefaults?.(), request.sampling));
+  for (const [token] of sampling.logitBias ?? []) {
+    if (token >= vocabSize) throw new InvalidRequestError(`logit bias names token ${token}; the vocabulary has ${vocabSize}`, { param: 'logit_bias', token, vocabSize });
+  }
   const limits = validateLimits({ maxTokens: request.maxTokens, stop: request.stop }, maxContext - promptIds.length);
   const logprobs = request.logprobs === undefined ? null : validateTopLogprobs(request.logprobs);
   return { agentId, promptIds, sampling, limits, logprobs };
