@@ -6,6 +6,9 @@ import { expose, transfer } from 'comlink';
 import { installErrorTransfer } from '../src/client/comlink-errors.ts';
 import type { CacheOptions, GenerateOptions, GenerateReply, GpuInfo, LoadedModelInfo, PromptInput, RuntimeApi } from '../src/client/runtime-api.ts';
 import { AgentRuntime } from './agent-runtime.ts';
+import { apiAbort, apiFetch } from './api-bridge.ts';
+import { workerApiPorts } from './api-ports.ts';
+import { createApiHandler, type FetchHandler } from '../src/adapters/api/index.ts';
 import { InvalidRequestError, ModelNotFoundError } from '../src/domain/errors.ts';
 import { validateAgentId, validateFingerprint, validateMessages, validatePositiveInt, validateTokenIds } from '../src/domain/values.ts';
 import type { LoadProgress, ModelDescriptor } from '../src/ports/inbound.ts';
@@ -25,6 +28,8 @@ interface Loaded {
   readonly tokenizer: HfTokenizer;
   /** The engine, store and backend; the backend and pool change after a device loss. */
   readonly agents: AgentRuntime;
+  /** The OpenAI/Anthropic routes over this model's inbound ports. */
+  readonly api: FetchHandler;
 }
 
 let current: Loaded | null = null;
@@ -112,7 +117,7 @@ const api: Omit<RuntimeApi, AgentMethods> = {
       current.agents.close();
       current.agents.backend.dispose();
     }
-    current = { descriptor, tokenizer, agents };
+    current = { descriptor, tokenizer, agents, api: createApiHandler(workerApiPorts(agents, tokenizer, descriptor)) };
     const c = agents.backend.config;
     return {
       id: descriptor.id,
@@ -123,6 +128,14 @@ const api: Omit<RuntimeApi, AgentMethods> = {
       eosTokenIds: tokenizer.eosTokenIds(),
       gpuBytes: agents.backend.loadReport().gpu_bytes,
     };
+  },
+
+  async apiFetch(request) {
+    return apiFetch(requireModel().api, request);
+  },
+
+  async apiAbort(id) {
+    apiAbort(id);
   },
 
   async tokenize(text: string): Promise<number[]> {

@@ -122,6 +122,16 @@ export interface ModelEntry {
   readonly owned_by: string;
 }
 
+/** An agent as /v1/agents reports it. */
+export interface AgentEntry {
+  readonly id: string;
+  readonly object: 'agent';
+  readonly token_count: number;
+  readonly blocks: number;
+  readonly tier: 'hot' | 'warm' | 'cold' | 'none';
+  readonly last_used: number;
+}
+
 /** Per-call options: every call can be aborted. */
 export interface CallOptions {
   readonly signal?: AbortSignal;
@@ -143,6 +153,15 @@ export interface EngineApi {
   };
   readonly models: {
     list(options?: CallOptions): Promise<ModelEntry[]>;
+  };
+  /** Agents and their memory (the server's, in remote mode). */
+  readonly agents: {
+    /** Create an agent; a system prompt is prefilled and cached. */
+    create(params: { readonly agent_id: string; readonly system?: string }, options?: CallOptions): Promise<AgentEntry>;
+    list(options?: CallOptions): Promise<AgentEntry[]>;
+    /** Rejects with AgentNotFoundError for an unknown agent. */
+    retrieve(agentId: string, options?: CallOptions): Promise<AgentEntry>;
+    delete(agentId: string, options?: CallOptions): Promise<boolean>;
   };
   /** A fetch-compatible handler for the official SDKs' `fetch` option. */
   readonly fetch: FetchLike;

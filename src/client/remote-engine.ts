@@ -1,5 +1,6 @@
 import { InvalidRequestError } from '../domain/errors.ts';
 import type {
+  AgentEntry,
   CallOptions, ChatCompletion, ChatCompletionChunk, ChatCompletionParams, EngineApi, FetchLike, Message, MessageCreateParams, MessageStreamEvent, ModelEntry,
 } from './api-types.ts';
 import { errorFromBody, sseJson } from './sse-reader.ts';
@@ -48,7 +49,7 @@ export function createRemoteEngine(options: RemoteOptions): EngineApi {
     const response = await call(path, { method: 'POST', body: JSON.stringify(params) }, options.signal);
     if (!params.stream) return (await response.json()) as T;
     if (!response.body) throw new InvalidRequestError('the server answered a streamed request without a body');
-    return sseJson<C>(response.body);
+    return sseJson<C>(response.body, options.signal);
   }
 
   const completions = {
@@ -57,11 +58,19 @@ export function createRemoteEngine(options: RemoteOptions): EngineApi {
   const messages = {
     create: (params: MessageCreateParams, o?: CallOptions) => post<Message, MessageStreamEvent>('/messages', params, o),
   } as EngineApi['messages'];
+  const json = async <T>(path: string, init: RequestInit, o: CallOptions = {}): Promise<T> => (await (await call(path, init, o.signal)).json()) as T;
+  const agentPath = (id: string): string => `/agents/${encodeURIComponent(id)}`;
   return {
     chat: { completions },
     messages,
     models: {
-      list: async (o: CallOptions = {}) => ((await (await call('/models', { method: 'GET' }, o.signal)).json()) as { data: ModelEntry[] }).data,
+      list: async (o?: CallOptions) => (await json<{ data: ModelEntry[] }>('/models', { method: 'GET' }, o)).data,
+    },
+    agents: {
+      create: (params, o) => json<AgentEntry>('/agents', { method: 'POST', body: JSON.stringify(params) }, o),
+      list: async (o) => (await json<{ data: AgentEntry[] }>('/agents', { method: 'GET' }, o)).data,
+      retrieve: (id, o) => json<AgentEntry>(agentPath(id), { method: 'GET' }, o),
+      delete: async (id, o) => (await json<{ deleted: boolean }>(agentPath(id), { method: 'DELETE' }, o)).deleted,
     },
     fetch: (input, init) => fetcher(input, init),
   };

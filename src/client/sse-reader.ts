@@ -46,8 +46,10 @@ export function errorFromBody(body: unknown, status: number): SemanticError {
   return new InternalError(message, { status, type: e?.['type'] });
 }
 
-export async function* sseJson<T>(body: ReadableStream<Uint8Array>): AsyncGenerator<T> {
+/** Payloads until `[DONE]` or the end; an aborted `signal` ends the iteration with its AbortError. */
+export async function* sseJson<T>(body: ReadableStream<Uint8Array>, signal?: AbortSignal): AsyncGenerator<T> {
   for await (const m of frames(body)) {
+    signal?.throwIfAborted();
     if (m.data === '[DONE]') return;
     const value = JSON.parse(m.data) as Record<string, unknown>;
     if (m.event === 'error' || value['error'] !== undefined) throw errorFromBody(value, 200);

@@ -1,12 +1,14 @@
 import { InvalidRequestError, ModelNotFoundError } from '../../domain/errors.ts';
 import { chatCompletions, errorResponse, jsonResponse, messages } from './chat-routes.ts';
+import { agentRoutes } from './agent-routes.ts';
 import type { ApiPorts } from './generation-run.ts';
 
 /**
  * A fetch-compatible handler serving the OpenAI and Anthropic routes over the inbound ports:
  * what `engine.fetch` is in the page (pass it as the SDKs' `fetch` option) and what
  * `semantic serve` puts behind node:http. Any origin and path prefix is accepted; the route is
- * the path's tail (`.../v1/chat/completions`, `.../v1/messages`, `.../v1/models`).
+ * the path's tail (`.../v1/chat/completions`, `.../v1/messages`, `.../v1/models`, and our
+ * `.../v1/agents` extension, see agent-routes.ts).
  */
 export type FetchHandler = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
 
@@ -42,11 +44,17 @@ async function models(ports: ApiPorts, request: Request): Promise<Response> {
   return jsonResponse(200, { object: 'list', data: ids.map(entry), has_more: false, first_id: ids[0] ?? null, last_id: ids[ids.length - 1] ?? null });
 }
 
-function route(path: string): 'chat' | 'messages' | 'models' | null {
+function route(path: string): 'chat' | 'messages' | 'models' | 'agents' | null {
+  if (/\/v1\/agents(\/[^/]+)?$/.test(path)) return 'agents';
   if (path.endsWith('/v1/chat/completions')) return 'chat';
   if (path.endsWith('/v1/messages')) return 'messages';
   if (/\/v1\/models(\/[^/]+)?$/.test(path)) return 'models';
   return null;
+}
+
+function agentIdOf(path: string): string | null {
+  const m = /\/v1\/agents\/([^/]+)$/.exec(path);
+  return m ? decodeURIComponent(m[1]) : null;
 }
 
 export function createApiHandler(ports: ApiPorts): FetchHandler {
@@ -62,12 +70,13 @@ export function createApiHandler(ports: ApiPorts): FetchHandler {
     const flavor = which === 'messages' || request.headers.has('anthropic-version') ? 'anthropic' : 'openai';
     const wantMethod = which === 'models' ? 'GET' : 'POST';
     if (!which) return errorResponse(flavor, new ModelNotFoundError(`no route ${request.method} ${path}`, { reason: 'no-route' }));
-    if (request.method !== wantMethod) {
+    if (which !== 'agents' && request.method !== wantMethod) {
       return errorResponse(flavor, new InvalidRequestError(`${path} takes ${wantMethod}, not ${request.method}`, { param: 'method' }));
     }
     try {
       if (which === 'chat') return await chatCompletions(ports, request);
       if (which === 'messages') return await messages(ports, request);
+      if (which === 'agents') return await agentRoutes(ports, request, agentIdOf(path));
       return await models(ports, request);
     } catch (error) {
       return errorResponse(flavor, error);

@@ -1,0 +1,121 @@
+import { expect, test, type Page } from '@playwright/test';
+
+/**
+ * createEngine in headless Chromium with WebGPU in the worker (tiny-llama): OpenAI- and
+ * Anthropic-shaped streams, two agents at once, an abort mid-stream, a typed error on the page,
+ * and load progress. One page and one engine for the whole file, to keep it short.
+ */
+type Win = { semanticEngine: any; semanticReady?: boolean; engine: any };
+
+let page: Page;
+
+test.describe.configure({ mode: 'serial' });
+
+test.beforeAll(async ({ browser }) => {
+  page = await browser.newPage();
+  await page.goto('/e2e/pages/engine.html');
+  await page.waitForFunction(() => (window as unknown as Win).semanticReady === true);
+});
+
+test.afterAll(async () => {
+  await page.evaluate(() => (window as unknown as Win).engine?.close());
+  await page.close();
+});
+
+test('createEngine loads the model with progress events', async () => {
+  const progress = await page.evaluate(async () => {
+    const w = window as unknown as Win;
+    const events: Array<{ file: string; loadedBytes: number; totalBytes: number }> = [];
+    w.engine = await w.semanticEngine.createEngine({
+      model: { id: 'tiny-llama', source: '/models/tiny-llama/' },
+      cache: { dbName: `e2e-engine-${Date.now()}` },
+      onProgress: (p: { file: string; loadedBytes: number; totalBytes: number }) => events.push({ ...p }),
+    });
+    return { events, model: w.engine.model.id };
+  });
+  expect(progress.model).toBe('tiny-llama');
+  const weights = progress.events.filter((e) => e.file.endsWith('.safetensors'));
+  expect(weights.length).toBeGreaterThan(0);
+  const last = weights[weights.length - 1];
+  expect(last.loadedBytes).toBe(last.totalBytes);
+});
+
+test('an OpenAI-shaped stream and an Anthropic-shaped stream', async () => {
+  const out = await page.evaluate(async () => {
+    const engine = (window as unknown as Win).engine;
+    const params = { model: 'tiny-llama', messages: [{ role: 'user', content: 'ROMEO: But soft' }], max_tokens: 8, temperature: 0 };
+    const whole = await engine.chat.completions.create(params);
+    const chunks: any[] = [];
+    for await (const c of await engine.chat.completions.create({ ...params, stream: true, stream_options: { include_usage: true } })) chunks.push(c);
+    const events: any[] = [];
+    for await (const e of await engine.messages.create({ model: 'tiny-llama', max_tokens: 6, temperature: 0, system: 'Be brief.', messages: [{ role: 'user', content: 'Hi' }], stream: true })) events.push(e);
+    return { whole, chunks, events };
+  });
+  const text = out.chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
+  expect(text).toBe(out.whole.choices[0].message.content);
+  expect(out.chunks.length).toBeGreaterThan(3);
+  expect(out.chunks[out.chunks.length - 1].usage.prompt_tokens).toBe(out.whole.usage.prompt_tokens);
+  expect(out.chunks[out.chunks.length - 1].usage.prompt_tokens_details.cached_tokens).toBeGreaterThan(0);
+  const kinds = out.events.map((e) => e.type);
+  expect(kinds.slice(0, 2)).toEqual(['message_start', 'content_block_start']);
+  expect(kinds.slice(-3)).toEqual(['content_block_stop', 'message_delta', 'message_stop']);
+  expect(new Set(kinds.slice(2, -3))).toEqual(new Set(['content_block_delta']));
+});
+
+test('two agents stream at once with the tokens each gets alone', async () => {
+  const out = await page.evaluate(async () => {
+    const engine = (window as unknown as Win).engine;
+    const ask = (content: string, agent_id: string) => ({ model: 'tiny-llama', messages: [{ role: 'user', content }], max_tokens: 10, temperature: 0, agent_id });
+    const prompts = ['JULIET: O Romeo', 'MERCUTIO: A plague'];
+    const alone = [];
+    for (const [i, p] of prompts.entries()) alone.push((await engine.chat.completions.create(ask(p, `alone-${i}`))).choices[0].message.content);
+    const together = await Promise.all(
+      prompts.map(async (p, i) => {
+        let text = '';
+        for await (const c of await engine.chat.completions.create({ ...ask(p, `pair-${i}`), stream: true })) text += c.choices[0]?.delta.content ?? '';
+        return text;
+      }),
+    );
+    return { alone, together };
+  });
+  expect(out.together).toEqual(out.alone);
+});
+
+test('an abort mid-stream ends the stream, and the engine serves the next call', async () => {
+  const out = await page.evaluate(async () => {
+    const engine = (window as unknown as Win).engine;
+    const abort = new AbortController();
+    const stream = await engine.chat.completions.create(
+      { model: 'tiny-llama', messages: [{ role: 'user', content: 'Speak on' }], max_tokens: 300, stream: true },
+      { signal: abort.signal },
+    );
+    let chunks = 0;
+    let error = '';
+    try {
+      for await (const _ of stream) {
+        if (++chunks === 2) abort.abort();
+      }
+    } catch (e) {
+      error = (e as Error).name;
+    }
+    const next = await engine.chat.completions.create({ model: 'tiny-llama', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
+    return { chunks, error, next: next.usage.completion_tokens };
+  });
+  expect(out.error).toBe('AbortError');
+  expect(out.chunks).toBeLessThan(300);
+  expect(out.next).toBe(2);
+});
+
+test('an unknown agent is an AgentNotFoundError on the page', async () => {
+  const out = await page.evaluate(async () => {
+    const w = window as unknown as Win;
+    try {
+      await w.engine.agents.retrieve('nobody-here');
+      return null;
+    } catch (e) {
+      const err = e as { name: string; code: string };
+      return { isClass: e instanceof w.semanticEngine.AgentNotFoundError, name: err.name, code: err.code };
+    }
+  });
+  expect(out).toEqual({ isClass: true, name: 'AgentNotFoundError', code: 'AGENT_NOT_FOUND' });
+});
