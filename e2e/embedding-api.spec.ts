@@ -106,6 +106,25 @@ test('an abort mid-stream ends the stream, and the engine serves the next call',
   expect(out.next).toBe(2);
 });
 
+test('the openai and @anthropic-ai/sdk packages run unchanged with engine.fetch', async () => {
+  const out = await page.evaluate(async () => {
+    const w = window as unknown as Win;
+    const { OpenAI, Anthropic } = w.semanticEngine;
+    const openai = new OpenAI({ fetch: w.engine.fetch, baseURL: 'http://local/v1', apiKey: 'local', dangerouslyAllowBrowser: true });
+    const params = { model: 'tiny-llama', messages: [{ role: 'user', content: 'hello' }], max_tokens: 5, temperature: 0 };
+    const done = await openai.chat.completions.create(params);
+    let streamed = '';
+    for await (const c of await openai.chat.completions.create({ ...params, stream: true })) streamed += c.choices[0]?.delta.content ?? '';
+    const anthropic = new Anthropic({ fetch: w.engine.fetch, baseURL: 'http://local', apiKey: 'local', dangerouslyAllowBrowser: true });
+    const message = await anthropic.messages.create({ model: 'tiny-llama', max_tokens: 5, messages: [{ role: 'user', content: 'hello' }] });
+    const final = await anthropic.messages.stream({ model: 'tiny-llama', max_tokens: 5, messages: [{ role: 'user', content: 'hello' }] }).finalMessage();
+    return { done: done.choices[0].message.content, streamed, message: message.content[0].text, final: final.content[0].text, cached: message.usage.cache_read_input_tokens };
+  });
+  expect(out.streamed).toBe(out.done);
+  expect(out.final).toBe(out.message);
+  expect(out.cached).toBeGreaterThan(0);
+});
+
 test('an unknown agent is an AgentNotFoundError on the page', async () => {
   const out = await page.evaluate(async () => {
     const w = window as unknown as Win;
