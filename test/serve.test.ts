@@ -186,6 +186,10 @@ describe('semantic serve over HTTP (tiny-llama, WebGPU through Dawn)', () => {
     await expect(engine.chat.completions.create({ ...params, max_tokens: -1 })).rejects.toBeInstanceOf(InvalidRequestError);
     await expect(engine.messages.create({ model: 'nope', max_tokens: 3, messages: chat('hi') })).rejects.toMatchObject({ name: 'ModelNotFoundError', code: 'MODEL_NOT_FOUND' });
     expect(ModelNotFoundError).toBeDefined();
+    // Agents are the server's: the one this test talked to is hot there; an unknown one is a typed 404.
+    expect(await engine.agents.retrieve('remote-romeo')).toMatchObject({ id: 'remote-romeo', tier: 'hot' });
+    await expect(engine.agents.retrieve('nobody')).rejects.toMatchObject({ name: 'AgentNotFoundError', code: 'AGENT_NOT_FOUND' });
+    expect(await engine.agents.delete('remote-romeo')).toBe(true);
   });
 
   it('a restart keeps an agent\'s memory: the next turn reports cached tokens', async () => {
