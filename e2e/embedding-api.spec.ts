@@ -1,9 +1,11 @@
 import { expect, test, type Page } from '@playwright/test';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /**
  * createEngine in headless Chromium with WebGPU in the worker (tiny-llama): OpenAI- and
  * Anthropic-shaped streams, two agents at once, an abort mid-stream, a typed error on the page,
- * and load progress. One page and one engine for the whole file, to keep it short.
+ * and load progress. One page and one engine (made by the README's example) for the whole file.
  */
 type Win = { semanticEngine: any; semanticReady?: boolean; engine: any };
 
@@ -22,22 +24,33 @@ test.afterAll(async () => {
   await page.close();
 });
 
-test('createEngine loads the model with progress events', async () => {
-  const progress = await page.evaluate(async () => {
-    const w = window as unknown as Win;
-    const events: Array<{ file: string; loadedBytes: number; totalBytes: number }> = [];
-    w.engine = await w.semanticEngine.createEngine({
-      model: { id: 'tiny-llama', source: '/models/tiny-llama/' },
-      cache: { dbName: `e2e-engine-${Date.now()}` },
-      onProgress: (p: { file: string; loadedBytes: number; totalBytes: number }) => events.push({ ...p }),
-    });
-    return { events, model: w.engine.model.id };
-  });
-  expect(progress.model).toBe('tiny-llama');
-  const weights = progress.events.filter((e) => e.file.endsWith('.safetensors'));
+/** The README's embedding example, run as written (imports mapped to the page's modules). */
+function readmeExample(): string {
+  const block = /```ts embedding-example\n([\s\S]*?)```/.exec(readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8'))?.[1];
+  if (!block) throw new TypeError('README.md has no embedding-example block');
+  expect(block.trim().split('\n').length).toBeLessThan(15);
+  return block
+    .replace("import { createEngine } from 'semantic';", 'const { createEngine } = window.semanticEngine;')
+    .replace("import OpenAI from 'openai';", 'const { OpenAI } = window.semanticEngine;');
+}
+
+test('the README example: createEngine with load progress, a stream, Anthropic\'s shape, the OpenAI SDK', async () => {
+  const code = `(async () => {
+    const progress = [];
+    let rendered = '';
+    const showProgress = (p) => progress.push({ ...p });
+    const render = (text) => (rendered += text);
+    ${readmeExample()}
+    window.engine = engine;
+    return { progress, rendered, done: done.choices[0].message.content, cached: reply.usage.cache_read_input_tokens, model: engine.model.id };
+  })()`;
+  const out = (await page.evaluate(code)) as { progress: Array<{ file: string; loadedBytes: number; totalBytes: number }>; rendered: string; done: string; cached: number; model: string };
+  expect(out.model).toBe('tiny-llama');
+  const weights = out.progress.filter((e) => e.file.endsWith('.safetensors'));
   expect(weights.length).toBeGreaterThan(0);
-  const last = weights[weights.length - 1];
-  expect(last.loadedBytes).toBe(last.totalBytes);
+  expect(weights[weights.length - 1].loadedBytes).toBe(weights[weights.length - 1].totalBytes);
+  expect(out.rendered).toBe(out.done);
+  expect(out.cached).toBeGreaterThan(0);
 });
 
 test('an OpenAI-shaped stream and an Anthropic-shaped stream', async () => {
