@@ -61,7 +61,12 @@ function storeAgents(service: AgentService, store: AgentCacheStore): AgentManage
       return stored || known;
     },
     listAgents: () => service.listAgents(),
-    getAgentInfo: (id) => service.getAgentInfo(id),
+    // An agent stored in --cache-dir by an earlier run is known before its first turn here.
+    getAgentInfo: async (id) => {
+      const tier = store.tierOf(id);
+      if (tier === 'none' || tier === 'hot') return service.getAgentInfo(id);
+      return { agentId: id, tokenCount: 0, blocks: 0, tier, lastUsed: 0 };
+    },
   };
 }
 
