@@ -1,7 +1,7 @@
 // Shared launcher of the Node entry points (the CLI, the benchmarks): Dawn finds libvulkan when
 // the process starts, so re-run once with Chromium's SwiftShader in the environment (unless
 // VK_ICD_FILENAMES is already set), then run TypeScript through tsx with the `?raw` WGSL hook.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { register } from 'node:module';
 
@@ -25,8 +25,12 @@ function vulkanEnv() {
 export async function launch(scriptPath, entry) {
   const env = vulkanEnv();
   if (env) {
-    const r = spawnSync(process.execPath, [scriptPath, ...process.argv.slice(2)], { stdio: 'inherit', env });
-    process.exit(r.status ?? 1);
+    // Asynchronous, so that SIGTERM / SIGINT sent to this process reach the child (`semantic
+    // serve` writes its agents to disk on either) instead of leaving it orphaned.
+    const child = spawn(process.execPath, [scriptPath, ...process.argv.slice(2)], { stdio: 'inherit', env });
+    for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+    const code = await new Promise((resolve) => child.on('exit', (status) => resolve(status ?? 1)));
+    process.exit(code);
   }
   const { register: registerTsx } = await import('tsx/esm/api');
   registerTsx();

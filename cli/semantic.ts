@@ -17,6 +17,7 @@ import { safetensorsBlobCodec } from '../src/adapters/safetensors/blob-codec.ts'
 import { readBatchFile, runBatch } from './batch.ts';
 import { exportAgent, importAgent, quantizationArg, weightsArg } from './cache.ts';
 import { EVAL_USAGE, evalCommand } from './eval.ts';
+import { SERVE_USAGE, serveCommand } from './serve.ts';
 import { nodeGpu } from '../src/adapters/node/dawn.ts';
 import { FsModelSource } from '../src/adapters/node/hf-folder.ts';
 import { serializeSafetensors } from '../src/adapters/safetensors/index.ts';
@@ -162,10 +163,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     export: exportAgent,
     import: importAgent,
     eval: evalCommand,
+    serve: serveCommand,
   };
   const run = command === undefined ? undefined : commands[command];
   if (!run) {
-    process.stderr.write(`${USAGE}\n${EVAL_USAGE}\n`);
+    process.stderr.write(`${USAGE}\n${EVAL_USAGE}\n${SERVE_USAGE}\n`);
     return command === undefined || command === '--help' ? 0 : 2;
   }
   try {
@@ -174,7 +176,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     const plain = errorToPlain(error);
     process.stderr.write(`semantic: ${plain.name} (${plain.code}): ${plain.message}\n`);
-    if (plain.code === 'INVALID_REQUEST') process.stderr.write(`${command === 'eval' ? EVAL_USAGE : USAGE}\n`);
+    if (plain.code === 'INVALID_REQUEST') process.stderr.write(`${command === 'eval' ? EVAL_USAGE : command === 'serve' ? SERVE_USAGE : USAGE}\n`);
     return 1;
   }
 }

@@ -45,6 +45,11 @@ export class AgentRuntime {
     return new AgentRuntime(runtime, persistence, locks);
   }
 
+  /** Become the agent's one writer across tabs (AgentBusyError while another tab is). */
+  lockAgent(agentId: string): Promise<void> {
+    return this.locks.acquire(agentId);
+  }
+
   /** Delete the agent from every tier, and stop being its writer. */
   async deleteAgent(agentId: string): Promise<boolean> {
     const existed = await this.store.delete(agentId);

@@ -6,6 +6,9 @@ import { expose, transfer } from 'comlink';
 import { installErrorTransfer } from '../src/client/comlink-errors.ts';
 import type { CacheOptions, GenerateOptions, GenerateReply, GpuInfo, LoadedModelInfo, PromptInput, RuntimeApi } from '../src/client/runtime-api.ts';
 import { AgentRuntime } from './agent-runtime.ts';
+import { apiAbort, apiFetch } from './api-bridge.ts';
+import { workerApiPorts } from './api-ports.ts';
+import { createApiHandler, type FetchHandler } from '../src/adapters/api/index.ts';
 import { InvalidRequestError, ModelNotFoundError } from '../src/domain/errors.ts';
 import { validateAgentId, validateFingerprint, validateMessages, validatePositiveInt, validateTokenIds } from '../src/domain/values.ts';
 import type { LoadProgress, ModelDescriptor } from '../src/ports/inbound.ts';
@@ -27,6 +30,8 @@ interface Loaded {
   readonly tokenizer: HfTokenizer;
   /** The engine, store and backend; the backend and pool change after a device loss. */
   readonly agents: AgentRuntime;
+  /** The OpenAI/Anthropic routes over this model's inbound ports. */
+  readonly api: FetchHandler;
 }
 
 let current: Loaded | null = null;
@@ -75,7 +80,7 @@ async function loadFresh(descriptor: ModelDescriptor, key: string, onProgress?: 
     current.agents.close();
     current.agents.backend.dispose();
   }
-  current = { descriptor, key, tokenizer, agents };
+  current = { descriptor, key, tokenizer, agents, api: createApiHandler(workerApiPorts(agents, tokenizer, descriptor)) };
   return infoOf(current);
 }
 
@@ -145,6 +150,14 @@ const api: Omit<RuntimeApi, AgentMethods> = {
     if (current?.key === key) return infoOf(current);
     if (loading?.key !== key) loading = { key, info: loadFresh(descriptor, key, onProgress, cache).finally(() => (loading = null)) };
     return loading.info;
+  },
+
+  async apiFetch(request) {
+    return apiFetch(requireModel().api, request);
+  },
+
+  async apiAbort(id) {
+    apiAbort(id);
   },
 
   async tokenize(text: string): Promise<number[]> {

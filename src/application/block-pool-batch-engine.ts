@@ -8,6 +8,7 @@ import type { ModelBackendPort, SequenceStep, TokenizerPort } from '../ports/out
 import { KvManager, type AgentEvictHook } from './engine/kv-manager.ts';
 import { validateRequest } from './engine/requests.ts';
 import { RequestBook, type RequestAccounting } from './engine/request-book.ts';
+import { logitRows } from './engine/logit-rows.ts';
 import { Sequence } from './engine/sequence.ts';
 import { TextStream } from './engine/text-stream.ts';
 
@@ -99,7 +100,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     await this.hooks.prepareAgent?.(v.agentId, v.promptIds);
     const uid = `gen-${++this.nextUid}`;
     const decode = (ids: readonly number[]): string => this.tokenizer?.decode(ids, { skipSpecialTokens: true }) ?? '';
-    const seq = new Sequence(uid, v.agentId, v.promptIds, v.sampling, v.limits, new TextStream(decode, v.limits.stop), Date.now());
+    const seq = new Sequence(uid, v.agentId, v.promptIds, v.sampling, v.limits, new TextStream(decode, v.limits.stop), Date.now(), v.logprobs);
     this.requests.add(seq);
     this.waiting.push(seq);
     return uid;
@@ -188,9 +189,12 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
         const prefill = planned.steps.reduce((n, p) => n + (p.step.tokenIds.length > 1 ? p.step.tokenIds.length : 0), 0);
         this.prefillTiming.tokens += prefill;
         if (prefill > 0 && this.prefillTiming.since === 0) this.prefillTiming.since = performance.now();
-        const out = await this.backend.forward(planned.steps.map((p) => p.step));
+        // Logits come back only when a sampled sequence asked for logprobs: one row per sampled step.
+        const returnLogits = planned.steps.some((p) => p.step.sample && p.seq.topLogprobs !== null);
+        const out = await this.backend.forward(planned.steps.map((p) => p.step), { returnLogits });
         this.observePrefill(planned.steps.some((p) => p.step.sample));
-        planned.steps.forEach((p, i) => this.advance(p.seq, p.step, out.nextTokens[i]));
+        const rows = logitRows(out.logits, planned.steps.map((p) => p.step.sample), this.backend.vocabSize);
+        planned.steps.forEach((p, i) => this.advance(p.seq, p.step, out.nextTokens[i], rows[i]));
       } catch (error) {
         for (const p of planned.steps) this.finish(p.seq, 'error', errorToPlain(error));
       } finally {
@@ -363,7 +367,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     this.preemptions++;
   }
 
-  private advance(seq: Sequence, step: SequenceStep, token: number): void {
+  private advance(seq: Sequence, step: SequenceStep, token: number, logits: Float32Array | undefined): void {
     if (seq.state !== 'running') return;
     seq.computed += step.tokenIds.length;
     if (seq.generated.length === 0 && step.tokenIds.length > 0) seq.prefillComputed += step.tokenIds.length;
@@ -373,11 +377,13 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
       return;
     }
     seq.generated.push(token);
+    const logprob = logits && seq.recordLogprob(token, logits, (id) => this.tokenizer?.decode([id]) ?? '');
     const eos = this.tokenizer?.eosTokenIds().includes(token) ?? false;
     const update = seq.stream.update(seq.generated);
-    seq.emit({ uid: seq.uid, tokenId: token, text: update.delta });
+    seq.emit({ uid: seq.uid, tokenId: token, text: update.delta, ...(logprob ? { logprob } : {}) });
     if (update.stoppedText !== undefined) {
       seq.finalText = update.stoppedText;
+      seq.stopSequence = update.stop ?? null;
       this.finish(seq, 'stop');
     } else if (eos) this.finish(seq, 'stop');
     else if (seq.generated.length >= seq.limits.maxTokens || seq.length >= this.backend.maxContext) this.finish(seq, 'length');
@@ -409,6 +415,8 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
       tokenIds: [...seq.generated],
       tokenCount: seq.generated.length,
       finishReason: reason,
+      ...(seq.topLogprobs !== null ? { logprobs: [...seq.logprobs] } : {}),
+      ...(seq.stopSequence !== null ? { stopSequence: seq.stopSequence } : {}),
       blocks: this.kv.agentBlocks(seq.agentId),
       ...(error ? { error } : {}),
     };

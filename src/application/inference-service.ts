@@ -44,8 +44,8 @@ export class InferenceService implements InferencePort {
 
   private async run(agentId: string, prompt: Pick<SubmitRequest, 'prompt' | 'promptIds'>, options: GenerateOptions): Promise<GenerationResult> {
     this.agents.touch(agentId);
-    const { maxTokens, sampling, stop, onToken, signal } = options;
-    const run = await generateTimed(this.engine, { agentId, ...prompt, maxTokens, sampling, stop }, { onToken, signal });
+    const { maxTokens, sampling, stop, logprobs, onToken, signal } = options;
+    const run = await generateTimed(this.engine, { agentId, ...prompt, maxTokens, sampling, stop, logprobs }, { onToken, signal });
     const { result } = run;
     if (result.error) throw errorFromPlain(result.error);
     return {
@@ -53,6 +53,8 @@ export class InferenceService implements InferencePort {
       text: result.text,
       tokenIds: result.tokenIds,
       finishReason: result.finishReason,
+      ...(result.logprobs ? { logprobs: result.logprobs } : {}),
+      ...(result.stopSequence !== undefined ? { stopSequence: result.stopSequence } : {}),
       usage: {
         promptTokens: run.prefillComputed + run.prefillReused,
         completionTokens: result.tokenCount,

@@ -1,3 +1,6 @@
 export { SemanticClient, type SemanticClientOptions } from './semantic-client.ts';
 export type { AgentReply, CacheOptions, StoredAgent, GenerateOptions, GenerateReply, GpuInfo, LoadedModelInfo, PromptInput, RuntimeApi } from './runtime-api.ts';
 export * from '../domain/errors.ts';
+export { createEngine, type EngineOptions, type LocalEngine } from './create-engine.ts';
+export type { RemoteOptions } from './remote-engine.ts';
+export type * from './api-types.ts';

@@ -74,6 +74,22 @@ export interface CacheOptions {
   readonly quantization?: 'none' | 'q8' | 'q4';
 }
 
+/** A Request as plain data, for engine.fetch across the worker boundary. */
+export interface ApiWireRequest {
+  readonly id: string;
+  readonly url: string;
+  readonly method: string;
+  readonly headers: Array<[string, string]>;
+  readonly body: string | null;
+}
+
+/** A Response as plain data; the body is a transferred stream. */
+export interface ApiWireResponse {
+  readonly status: number;
+  readonly headers: Array<[string, string]>;
+  readonly body: ReadableStream<Uint8Array> | null;
+}
+
 /**
  * The surface the worker exposes over Comlink. Callbacks must be wrapped with Comlink.proxy by
  * the caller (the client does it). Errors arrive as their typed classes (installErrorTransfer).
@@ -106,6 +122,10 @@ export interface RuntimeApi {
   debugLoseDevice(): Promise<number>;
   /** Device losses survived, once any recovery in progress has finished. */
   deviceRecoveries(): Promise<number>;
+  /** The OpenAI/Anthropic routes (/v1/chat/completions, /v1/messages, /v1/models) over the loaded model. */
+  apiFetch(request: ApiWireRequest): Promise<ApiWireResponse>;
+  /** Abort an apiFetch in flight (the page's AbortSignal fired). */
+  apiAbort(id: string): Promise<void>;
   tokenize(text: string): Promise<number[]>;
   detokenize(ids: readonly number[]): Promise<string>;
   renderChat(messages: readonly ChatMessage[]): Promise<{ text: string; ids: number[] }>;

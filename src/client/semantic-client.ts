@@ -141,6 +141,22 @@ export class SemanticClient {
     return this.remote.deviceRecoveries();
   }
 
+  /**
+   * A fetch-compatible handler serving /v1/chat/completions, /v1/messages, /v1/models and
+   * /v1/agents from the worker (any origin; relative URLs work). Pass it as the `fetch` option
+   * of the openai or @anthropic-ai/sdk clients. Streams arrive token by token.
+   */
+  readonly fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const request = input instanceof Request ? new Request(input, init) : new Request(absolute(String(input)), init);
+    request.signal.throwIfAborted();
+    const id = Array.from(crypto.getRandomValues(new Uint32Array(2)), (n) => n.toString(16)).join('');
+    const abort = (): void => void this.remote.apiAbort(id).catch(() => undefined);
+    request.signal.addEventListener('abort', abort, { once: true });
+    const body = request.method === 'GET' || request.method === 'HEAD' ? null : await request.text();
+    const wire = await this.remote.apiFetch({ id, url: request.url, method: request.method, headers: [...request.headers], body });
+    return new Response(wire.body, { status: wire.status, headers: wire.headers });
+  };
+
   tokenize(text: string): Promise<number[]> {
     return this.remote.tokenize(text);
   }
@@ -177,6 +193,11 @@ export class SemanticClient {
     if (this.worker instanceof Worker) this.worker.terminate();
     else this.worker.port.close();
   }
+}
+
+/** Relative URLs get a placeholder origin: the worker resolves nothing against the page. */
+function absolute(url: string): string {
+  return url.startsWith('/') ? `http://local${url}` : url;
 }
 
 /** A page callback for the worker: proxied when it is a function; anything else is refused. */

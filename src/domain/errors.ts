@@ -142,3 +142,12 @@ export function errorFromPlain(plain: PlainError): SemanticError {
   if (plain.stack) error.stack = plain.stack;
   return error;
 }
+
+let byCode: ReadonlyMap<string, ErrorCtor> | null = null;
+
+/** The typed class for an error code (as `code` carries it, any case); unknown codes become InternalError. */
+export function errorFromCode(code: string, message: string, details?: ErrorDetails): SemanticError {
+  byCode ??= new Map([...REGISTRY.values()].map((Ctor) => [new Ctor('').code, Ctor]));
+  const Ctor = byCode.get(code.toUpperCase());
+  return Ctor ? new Ctor(message, details) : new InternalError(message, { ...details, originalCode: code });
+}

@@ -9,6 +9,7 @@ import { InvalidRequestError } from './errors.ts';
  *   occurs in the prompt or the output becomes l / r when l > 0, else l * r. Applies to greedy.
  * - presencePenalty / frequencyPenalty (OpenAI's, in [-2, 2]): l -= presence * [c > 0] +
  *   frequency * c, c = the token's count in the output so far (not the prompt).
+ * - logitBias (OpenAI's, token -> bias in [-100, 100]): l += bias, after the penalties.
  * - minP (in [0, 1], 0 = off), after top-k and top-p: keep tokens with p >= minP * p_max, i.e.
  *   z >= z_max + ln(minP) on temperature-scaled logits z.
  */
@@ -21,6 +22,8 @@ export interface SamplingParams {
   readonly presencePenalty?: number;
   readonly frequencyPenalty?: number;
   readonly minP?: number;
+  /** OpenAI's logit_bias: [token id, bias in [-100, 100]] pairs added to the logits after the penalties. */
+  readonly logitBias?: ReadonlyArray<readonly [number, number]>;
 }
 
 /** A sequence's tokens so far, for the penalties: its prompt and what it has generated. */
@@ -29,32 +32,56 @@ export interface TokenHistory {
   readonly generated: readonly number[];
 }
 
-/** One token a penalty touches: how often it occurs in the prompt and in the output. */
+/**
+ * One token a penalty or a logit bias touches: how often it occurs in the prompt and in the
+ * output (repetition applies only when it occurs), and its bias when it has one.
+ */
 export interface PenaltyEntry {
   readonly token: number;
   readonly promptCount: number;
   readonly outputCount: number;
+  readonly bias?: number;
 }
 
-export function hasPenalties(p: SamplingParams): boolean {
+function hasCountPenalties(p: SamplingParams): boolean {
   return (p.repetitionPenalty ?? 1) !== 1 || (p.presencePenalty ?? 0) !== 0 || (p.frequencyPenalty ?? 0) !== 0;
 }
 
-/** The distinct tokens of a history with their counts, by token id; empty when no penalty is on. */
+export function hasPenalties(p: SamplingParams): boolean {
+  return hasCountPenalties(p) || (p.logitBias?.length ?? 0) > 0;
+}
+
+/**
+ * The distinct tokens of a history with their counts (when a count penalty is on), plus the
+ * tokens with a logit bias, by token id; empty when no processor is on.
+ */
 export function penaltyEntries(p: SamplingParams, history: TokenHistory | undefined): PenaltyEntry[] {
-  if (!history || !hasPenalties(p)) return [];
-  const counts = new Map<number, [number, number]>();
-  for (const t of history.promptIds) {
-    const c = counts.get(t) ?? [0, 0];
-    c[0]++;
+  const counts = new Map<number, { promptCount: number; outputCount: number; bias?: number }>();
+  const at = (t: number): { promptCount: number; outputCount: number; bias?: number } => {
+    const c = counts.get(t) ?? { promptCount: 0, outputCount: 0 };
     counts.set(t, c);
+    return c;
+  };
+  if (history && hasCountPenalties(p)) {
+    for (const t of history.promptIds) at(t).promptCount++;
+    for (const t of history.generated) at(t).outputCount++;
   }
-  for (const t of history.generated) {
-    const c = counts.get(t) ?? [0, 0];
-    c[1]++;
-    counts.set(t, c);
-  }
-  return [...counts.entries()].sort((a, b) => a[0] - b[0]).map(([token, [promptCount, outputCount]]) => ({ token, promptCount, outputCount }));
+  for (const [t, bias] of p.logitBias ?? []) at(t).bias = bias;
+  return [...counts.entries()].sort((a, b) => a[0] - b[0]).map(([token, c]) => ({ token, ...c }));
+}
+
+const MAX_LOGIT_BIAS = 1024;
+
+function validateLogitBias(value: unknown): ReadonlyArray<readonly [number, number]> {
+  if (!Array.isArray(value) || value.length > MAX_LOGIT_BIAS) fail('logitBias', value, `must be an array of at most ${MAX_LOGIT_BIAS} [token, bias] pairs`);
+  const seen = new Set<number>();
+  return value.map((pair: unknown) => {
+    const [token, bias] = Array.isArray(pair) ? (pair as unknown[]) : [];
+    if (typeof token !== 'number' || !Number.isInteger(token) || token < 0 || seen.has(token)) fail('logitBias', pair, 'tokens must be distinct non-negative integers');
+    if (!finite(bias) || bias < -100 || bias > 100) fail('logitBias', pair, 'biases must be numbers in [-100, 100]');
+    seen.add(token);
+    return Object.freeze([token, bias] as const);
+  });
 }
 
 export const GREEDY: SamplingParams = Object.freeze({ temperature: 0, topK: 0, topP: 1, seed: 0 });
@@ -87,7 +114,8 @@ const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFi
 /** The optional processors, each kept only when given (absent means off). */
 function validateProcessors(input: Partial<SamplingParams>): Partial<SamplingParams> {
   const out: { -readonly [K in keyof SamplingParams]?: SamplingParams[K] } = {};
-  const { repetitionPenalty: r, presencePenalty: pp, frequencyPenalty: fp, minP } = input;
+  const { repetitionPenalty: r, presencePenalty: pp, frequencyPenalty: fp, minP, logitBias } = input;
+  if (logitBias !== undefined && logitBias.length > 0) out.logitBias = validateLogitBias(logitBias);
   if (r !== undefined) {
     if (!finite(r) || r <= 0 || r > 100) fail('repetitionPenalty', r, 'must be a finite number in (0, 100]');
     out.repetitionPenalty = r;

@@ -1,4 +1,5 @@
 import { InvalidRequestError, type PlainError } from './errors.ts';
+import type { TokenLogprob } from './logprobs.ts';
 
 /** Why a generation ended. `stop`: EOS or a stop string; `length`: max tokens or context. */
 export type FinishReason = 'stop' | 'length' | 'error' | 'cancelled';
@@ -31,6 +32,10 @@ export interface CompletedGeneration {
   readonly tokenIds: readonly number[];
   readonly tokenCount: number;
   readonly finishReason: FinishReason;
+  /** One entry per generated token, when the request asked for logprobs. */
+  readonly logprobs?: readonly TokenLogprob[];
+  /** The stop string that ended generation (finishReason 'stop'); absent for EOS. */
+  readonly stopSequence?: string;
   /** The agent's blocks after generation, when the cache policy keeps them. */
   readonly blocks?: AgentBlocks;
   readonly error?: PlainError;

@@ -4,6 +4,7 @@
  */
 import type { PlainError } from '../domain/errors.ts';
 import type { ModelCacheSpec } from '../domain/model-cache-spec.ts';
+import type { TokenLogprob } from '../domain/logprobs.ts';
 import type { SamplingParams } from '../domain/sampling.ts';
 import type { CompletedGeneration, FinishReason } from '../domain/values.ts';
 import type { CacheTier, ChatMessage } from './outbound.ts';
@@ -12,6 +13,8 @@ export interface GenerateOptions {
   readonly maxTokens?: number;
   readonly sampling?: Partial<SamplingParams>;
   readonly stop?: readonly string[];
+  /** Report each sampled token's log-probability and this many alternatives (0-20); absent: off. */
+  readonly logprobs?: number;
   /** Called with each decoded text delta as tokens arrive. */
   readonly onToken?: (delta: TokenDelta) => void;
   readonly signal?: AbortSignal;
@@ -21,6 +24,8 @@ export interface TokenDelta {
   readonly uid: string;
   readonly tokenId: number;
   readonly text: string;
+  /** The sampled token's log-probability, when the request asked for logprobs. */
+  readonly logprob?: TokenLogprob;
 }
 
 export interface GenerationResult {
@@ -28,6 +33,10 @@ export interface GenerationResult {
   readonly text: string;
   readonly tokenIds: readonly number[];
   readonly finishReason: FinishReason;
+  /** One entry per generated token, when the request asked for logprobs. */
+  readonly logprobs?: readonly TokenLogprob[];
+  /** The stop string that ended generation; absent when EOS or the length limit did. */
+  readonly stopSequence?: string;
   readonly usage: {
     readonly promptTokens: number;
     readonly completionTokens: number;
@@ -93,6 +102,8 @@ export interface SubmitRequest {
   readonly maxTokens?: number;
   readonly sampling?: Partial<SamplingParams>;
   readonly stop?: readonly string[];
+  /** Report each sampled token's log-probability and this many alternatives (0-20); absent: off. */
+  readonly logprobs?: number;
 }
 
 /** The batched engine: submit requests at any time, step the batch, stream, cancel. */

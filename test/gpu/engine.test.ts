@@ -8,6 +8,8 @@ import { FsModelSource } from '../../src/adapters/node/hf-folder.ts';
 import { HfTokenizer } from '../../src/adapters/tokenizer/index.ts';
 import { WebGpuBackend } from '../../src/adapters/webgpu/webgpu-backend.ts';
 import { testGpu } from './harness.ts';
+import { BlockPool } from '../../src/domain/block-pool.ts';
+import { generateBatch } from '../../src/application/batch-generate.ts';
 
 /** The batch engine on the real WebGPU backend (Dawn + SwiftShader) with the tiny Llama fixture. */
 const MODELS = join(import.meta.dirname, '..', '..', 'public', 'models');
@@ -202,3 +204,40 @@ function bind(t: TokenizerPort): TokenizerPort {
     applyChatTemplate: t.applyChatTemplate.bind(t),
   };
 }
+
+function logSoftmax(row: Float32Array): Float64Array {
+  const max = Math.max(...row);
+  const norm = max + Math.log(row.reduce((sum, v) => sum + Math.exp(v - max), 0));
+  return Float64Array.from(row, (v) => v - norm);
+}
+
+describe('engine logprobs', () => {
+  /**
+   * The engine's logprobs (logits read back, log-softmax on the host, another request sharing
+   * the batch) against the log-softmax of each step's logits from a lone run on the same backend
+   * (whose logits the kernel tests hold to the CPU reference). Tolerance 1e-4.
+   */
+  it('equal the log-softmax of the step logits for the chosen and the top tokens, in a batch', async () => {
+    const promptIds = tokenizer.encodePrompt('ROMEO:\nBut soft, what light');
+    const steps = 6;
+    const [lone] = await generateBatch(backend, new BlockPool(backend.totalBlocks), [{ promptIds, maxTokens: steps }], { returnLogits: true });
+    const e = engine();
+    const other = e.generate({ agentId: 'other', promptIds: [5, 6, 7, 8, 9], maxTokens: 8 });
+    const got = await e.generate({ agentId: 'lp', promptIds, maxTokens: steps, logprobs: 3 });
+    await other;
+    expect(got.tokenIds).toEqual(lone.tokens);
+    expect(got.logprobs).toHaveLength(steps);
+    got.logprobs?.forEach((entry, i) => {
+      const ref = logSoftmax(lone.logits[i]);
+      expect(entry.tokenId).toBe(lone.tokens[i]);
+      expect(Math.abs(entry.logprob - ref[entry.tokenId])).toBeLessThanOrEqual(1e-4);
+      expect(entry.top.map((t) => t.tokenId)[0]).toBe(entry.tokenId); // greedy: the chosen token is the most likely
+      expect(entry.top).toHaveLength(3);
+      for (const t of entry.top) expect(Math.abs(t.logprob - ref[t.tokenId])).toBeLessThanOrEqual(1e-4);
+      expect(entry.top[1].logprob).toBeLessThanOrEqual(entry.top[0].logprob);
+    });
+    expect((await e.generate({ agentId: 'none', promptIds, maxTokens: 2 })).logprobs).toBeUndefined();
+    await expect(e.submit({ agentId: 'bad', promptIds, logprobs: 21 })).rejects.toMatchObject({ name: 'InvalidRequestError' });
+    e.reset();
+  });
+});

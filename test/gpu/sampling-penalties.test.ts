@@ -154,3 +154,28 @@ describe('sampling processors: whole model (tiny-llama)', () => {
     }
   });
 });
+
+describe('logit bias (OpenAI logit_bias)', () => {
+  it('adds each bias after the penalties: GPU equals the CPU mirror bitwise; repetition skips tokens that never occurred', async () => {
+    const t = await testGpu();
+    const logitBias = [[3, 2.5], [vocab - 1, -100], [40, 0.75]] as const;
+    const s: SamplingParams = { ...base, repetitionPenalty: 1.3, logitBias };
+    const h = { promptIds: [3, 9], generated: [9] };
+    const logits = randomF32(vocab, 93, 6);
+    const buf = t.upload(logits);
+    const params = t.upload(new Uint32Array(packSampleParams([{ ...s, step: 0 }])));
+    const entries = packPenaltyEntries([{ sampling: s, history: h }], vocab);
+    await t.run((enc, tr) => encodePenalties(t, enc, { logits: buf, params, entries, rows: 1, vocab }, tr));
+    const got = await t.readF32(buf, vocab);
+    const cpu = penalizeCpu(logits, { sampling: s, history: h });
+    expect([...got]).toEqual([...cpu]);
+    const rep = (l: number): number => (l > 0 ? l / 1.3 : l * 1.3);
+    expect(got[3]).toBeCloseTo(rep(logits[3]) + 2.5, 5); // occurs and biased
+    expect(got[9]).toBeCloseTo(rep(logits[9]), 5); // occurs only
+    expect(got[40]).toBeCloseTo(logits[40] + 0.75, 5); // biased only: no repetition penalty
+    expect(got[vocab - 1]).toBeCloseTo(logits[vocab - 1] - 100, 4);
+    expect(got[5]).toBe(logits[5]);
+    expect(() => validateSampling({ logitBias: [[1, 101]] })).toThrow(expect.objectContaining({ name: 'InvalidRequestError' }));
+    expect(() => validateSampling({ logitBias: [[1, 1], [1, 2]] })).toThrow(expect.objectContaining({ name: 'InvalidRequestError' }));
+  });
+});

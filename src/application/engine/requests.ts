@@ -1,4 +1,5 @@
 import { InvalidRequestError } from '../../domain/errors.ts';
+import { validateTopLogprobs } from '../../domain/logprobs.ts';
 import { validateLimits, validateSampling, withDefaults, type GenerationLimits, type SamplingParams } from '../../domain/sampling.ts';
 import { validateAgentId, validateTokenIds } from '../../domain/values.ts';
 import type { SubmitRequest } from '../../ports/inbound.ts';
@@ -9,6 +10,8 @@ export interface ValidRequest {
   readonly promptIds: readonly number[];
   readonly sampling: SamplingParams;
   readonly limits: GenerationLimits;
+  /** Alternatives to report per token; null: no logprobs. */
+  readonly logprobs: number | null;
 }
 
 /** Everything about a request is checked here, at submit time, never in the middle of a step. */
@@ -31,6 +34,10 @@ export function validateRequest(request: SubmitRequest, tokenizer: TokenizerPort
   // generation_config.json's defaults (temperature, top_p, top_k, repetition_penalty) unless the
   // request sets the field itself.
   const sampling = validateSampling(withDefaults(tokenizer?.generationDefaults?.(), request.sampling));
+  for (const [token] of sampling.logitBias ?? []) {
+    if (token >= vocabSize) throw new InvalidRequestError(`logit bias names token ${token}; the vocabulary has ${vocabSize}`, { param: 'logit_bias', token, vocabSize });
+  }
   const limits = validateLimits({ maxTokens: request.maxTokens, stop: request.stop }, maxContext - promptIds.length);
-  return { agentId, promptIds, sampling, limits };
+  const logprobs = request.logprobs === undefined ? null : validateTopLogprobs(request.logprobs);
+  return { agentId, promptIds, sampling, limits, logprobs };
 }

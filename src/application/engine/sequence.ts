@@ -1,4 +1,5 @@
 import type { BlockId } from '../../domain/block-pool.ts';
+import { tokenLogprob, type TokenLogprob } from '../../domain/logprobs.ts';
 import type { GenerationLimits, SamplingParams } from '../../domain/sampling.ts';
 import type { FinishReason } from '../../domain/values.ts';
 import type { TokenDelta } from '../../ports/inbound.ts';
@@ -18,12 +19,16 @@ export class Sequence {
   readonly generated: number[] = [];
   finishReason: FinishReason | null = null;
   finalText: string | null = null;
+  /** The stop string that ended the request, if one did. */
+  stopSequence: string | null = null;
   prefillComputed = 0;
   prefillReused = 0;
   admittedAt = -1;
   /** Was pushed out of the pool at least once (it may come back from a snapshot). */
   preempted = false;
   readonly listeners = new Set<(d: TokenDelta) => void>();
+  /** Per generated token, when `topLogprobs` is not null. */
+  readonly logprobs: TokenLogprob[] = [];
 
   constructor(
     readonly uid: string,
@@ -33,6 +38,8 @@ export class Sequence {
     readonly limits: GenerationLimits,
     readonly stream: TextStream,
     readonly submittedAt: number,
+    /** Alternatives to report per sampled token; null: no logprobs asked for. */
+    readonly topLogprobs: number | null = null,
   ) {}
 
   get tokens(): number[] {
@@ -51,6 +58,14 @@ export class Sequence {
   /** Blocks needed at most: the whole context plus every token still allowed. */
   maxBlocks(blockTokens: number): number {
     return Math.ceil((this.promptIds.length + this.limits.maxTokens) / blockTokens);
+  }
+
+  /** Keep the sampled token's log-probability when the request asked for logprobs. */
+  recordLogprob(token: number, logits: Float32Array, text: (id: number) => string): TokenLogprob | undefined {
+    if (this.topLogprobs === null) return undefined;
+    const entry = tokenLogprob(logits, token, this.topLogprobs, text);
+    this.logprobs.push(entry);
+    return entry;
   }
 
   /** A listener that throws (a page callback gone wrong) must not stop the engine or the others. */

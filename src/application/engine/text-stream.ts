@@ -9,6 +9,8 @@ export interface StreamUpdate {
   readonly delta: string;
   /** Set when a stop string appeared: the final text, cut before it. */
   readonly stoppedText?: string;
+  /** The stop string that appeared (set with stoppedText). */
+  readonly stop?: string;
 }
 
 export class TextStream {
@@ -26,12 +28,12 @@ export class TextStream {
 
   update(ids: readonly number[]): StreamUpdate {
     const text = this.decode(ids);
-    const stopAt = this.firstStop(text);
-    if (stopAt >= 0) {
-      const finalText = text.slice(0, stopAt);
+    const found = this.firstStop(text);
+    if (found) {
+      const finalText = text.slice(0, found.at);
       const delta = finalText.slice(this.emitted);
       this.emitted = finalText.length;
-      return { delta, stoppedText: finalText };
+      return { delta, stoppedText: finalText, stop: found.stop };
     }
     const safe = this.safeLength(text);
     const delta = safe > this.emitted ? text.slice(this.emitted, safe) : '';
@@ -47,11 +49,11 @@ export class TextStream {
     return delta;
   }
 
-  private firstStop(text: string): number {
-    let best = -1;
+  private firstStop(text: string): { at: number; stop: string } | null {
+    let best: { at: number; stop: string } | null = null;
     for (const s of this.stops) {
       const at = text.indexOf(s, Math.max(0, this.emitted - s.length + 1));
-      if (at >= 0 && (best < 0 || at < best)) best = at;
+      if (at >= 0 && (!best || at < best.at)) best = { at, stop: s };
     }
     return best;
   }

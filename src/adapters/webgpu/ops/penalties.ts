@@ -7,7 +7,7 @@ import { requireBytes, requireCount } from './basic.ts';
 import { SAMPLE_PARAMS_BYTES } from './sampling.ts';
 
 /**
- * Repetition / presence / frequency penalties on the GPU (kernels/penalize.wgsl), applied in
+ * Repetition / presence / frequency penalties and the logit bias on the GPU (kernels/penalize.wgsl), applied in
  * place to the sampled rows' logits before `encodeSample`, and `penalizeCpu`, the host mirror.
  * The host lists each row's distinct tokens with their prompt and output counts (sparse: a few
  * hundred entries, not a vocab-sized mask), so the kernel touches only those logits.
@@ -21,18 +21,22 @@ export interface PenaltyRow {
   readonly history?: TokenHistory;
 }
 
-/** Entries (row, token, promptCount, outputCount) for every row with a penalty on. */
+/** Words per entry in kernels/penalize.wgsl: row, token, promptCount, outputCount, bias (f32), 3 padding. */
+const ENTRY_WORDS = 8;
+
+/** Entries for every row with a penalty or a logit bias on. */
 export function packPenaltyEntries(rows: readonly PenaltyRow[], vocab: number): Uint32Array {
-  const out: number[] = [];
-  rows.forEach((r, row) => {
-    for (const e of penaltyEntries(r.sampling, r.history)) {
-      if (!Number.isInteger(e.token) || e.token < 0 || e.token >= vocab) {
-        throw new InvalidRequestError(`history token ${e.token} outside the vocabulary`, { token: e.token, vocab });
-      }
-      out.push(row, e.token, e.promptCount, e.outputCount);
+  const entries = rows.flatMap((r, row) => penaltyEntries(r.sampling, r.history).map((e) => ({ row, e })));
+  const out = new Uint32Array(entries.length * ENTRY_WORDS);
+  const asF32 = new Float32Array(out.buffer);
+  entries.forEach(({ row, e }, i) => {
+    if (!Number.isInteger(e.token) || e.token < 0 || e.token >= vocab) {
+      throw new InvalidRequestError(`token ${e.token} of a penalty or logit bias is outside the vocabulary`, { token: e.token, vocab });
     }
+    out.set([row, e.token, e.promptCount, e.outputCount], i * ENTRY_WORDS);
+    asF32[i * ENTRY_WORDS + 4] = e.bias ?? 0;
   });
-  return Uint32Array.from(out);
+  return out;
 }
 
 export interface PenalizeArgs {
@@ -47,7 +51,7 @@ export interface PenalizeArgs {
 
 /** Record the penalties; nothing is recorded when no row has any. */
 export function encodePenalties(ctx: KernelContext, encoder: GPUCommandEncoder, a: PenalizeArgs, transients: GPUBuffer[]): void {
-  const n = a.entries.length / 4;
+  const n = a.entries.length / ENTRY_WORDS;
   if (n === 0) return;
   requireCount('rows', a.rows);
   requireCount('vocab', a.vocab);
@@ -73,10 +77,10 @@ export function penalizeCpu(logits: Float32Array, row: PenaltyRow): Float32Array
   const frequency = fr(row.sampling.frequencyPenalty ?? 0);
   for (const e of penaltyEntries(row.sampling, row.history)) {
     let l = out[e.token];
-    if (rep !== 1) l = l > 0 ? fr(l / rep) : fr(l * rep);
+    if (rep !== 1 && e.promptCount + e.outputCount > 0) l = l > 0 ? fr(l / rep) : fr(l * rep);
     l = fr(l - fr(frequency * e.outputCount));
     if (e.outputCount > 0) l = fr(l - presence);
-    out[e.token] = l;
+    out[e.token] = fr(l + fr(e.bias ?? 0));
   }
   return out;
 }
