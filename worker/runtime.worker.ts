@@ -42,11 +42,11 @@ async function gpu(): Promise<GpuContext> {
 }
 
 /** The model on the current device, warmed up, with the device's loss promise. */
-async function loadOnDevice(descriptor: ModelDescriptor, files: FetchModelSource): Promise<DeviceBackend> {
+async function loadOnDevice(descriptor: ModelDescriptor, files: FetchModelSource, onProgress?: (p: LoadProgress) => void): Promise<DeviceBackend> {
   const context = await gpu();
   // The backend reads config.json first, so a missing model is a ModelNotFoundError.
   const { weights, kvDtype, kvBudgetBytes } = descriptor;
-  const backend = await WebGpuBackend.load(context, files, { modelId: descriptor.id, weights, kvDtype, kvBudgetBytes });
+  const backend = await WebGpuBackend.load(context, files, { modelId: descriptor.id, weights, kvDtype, kvBudgetBytes, onProgress });
   await backend.warmup();
   return { backend, lost: context.lost };
 }
@@ -99,7 +99,7 @@ const api: Omit<RuntimeApi, AgentMethods> = {
     if (kvDtype !== undefined && kvDtype !== 'f16' && kvDtype !== 'f32') throw new InvalidRequestError('kvDtype must be f16 or f32', { kvDtype: String(kvDtype) });
     if (kvBudgetBytes !== undefined) validatePositiveInt(kvBudgetBytes, 'kvBudgetBytes');
     const files = new FetchModelSource(descriptor.source, { onProgress });
-    const first = await loadOnDevice(descriptor, files);
+    const first = await loadOnDevice(descriptor, files, onProgress);
     const tokenizer = await HfTokenizer.fromFiles(files).catch((e: unknown) => {
       first.backend.dispose();
       throw e;

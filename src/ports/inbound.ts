@@ -76,6 +76,9 @@ export interface LoadProgress {
   readonly file: string;
   readonly loadedBytes: number;
   readonly totalBytes: number;
+  /** Bytes of all weight files received so far, and their total (weight files only). */
+  readonly overallLoadedBytes?: number;
+  readonly overallTotalBytes?: number;
 }
 
 export interface ModelManagementPort {

@@ -5,7 +5,7 @@ import { toModelCacheSpec, type ModelConfig } from '../../domain/model-config.ts
 import { ropeInvFreq } from '../../domain/rope.ts';
 import { quantizedFingerprint } from '../../domain/weight-blocks.ts';
 import type { ForwardResult, KvSnapshot, ModelBackendPort, ModelFileSource, SequenceStep } from '../../ports/outbound.ts';
-import { readCheckpoint, readJsonFile } from '../safetensors/index.ts';
+import { readJsonFile, streamCheckpoint, type CheckpointProgress } from '../safetensors/index.ts';
 import { parseModelConfig } from '../../domain/model-config.ts';
 import { guardDeviceLoss, type GpuContext } from './device.ts';
 import type { KernelContext } from './dispatch.ts';
@@ -16,7 +16,7 @@ import { GpuKvPool } from './kv-pool.ts';
 import { PipelineCache } from './pipelines.ts';
 import { planStep } from './step-plan.ts';
 import { MAP_READ_MODE, Usage } from './usage.ts';
-import { uploadWeights, type UploadOptions } from './weights.ts';
+import { WeightLoader, type UploadOptions } from './weights.ts';
 
 export interface WebGpuBackendOptions extends UploadOptions {
   readonly modelId?: string;
@@ -31,6 +31,8 @@ export interface WebGpuBackendOptions extends UploadOptions {
   readonly kvDtype?: KvDtype;
   /** Turn buffer reuse off (debug). */
   readonly disableBufferReuse?: boolean;
+  /** Bytes of the weight files received, per file and overall, from the first bytes on. */
+  readonly onProgress?: (p: CheckpointProgress) => void;
 }
 
 const DEFAULT_KV_BUDGET = 64 * 1024 * 1024;
@@ -79,15 +81,27 @@ export class WebGpuBackend implements ModelBackendPort {
   static async load(gpu: GpuContext, source: ModelFileSource, options: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
     const configText = new TextDecoder().decode(await source.read('config.json'));
     const config = parseModelConfig(await readJsonFile(source, 'config.json'));
-    const checkpoint = await readCheckpoint(source, configText);
     const buffers = new GpuBuffers(gpu.device, { reuse: options.disableBufferReuse !== true });
+    try {
+      return await WebGpuBackend.build(gpu, source, buffers, config, configText, options);
+    } catch (error) {
+      // A load that fails half way (a bad tensor, a broken download) leaves nothing allocated.
+      buffers.destroyAll();
+      throw error;
+    }
+  }
+
+  private static async build(gpu: GpuContext, source: ModelFileSource, buffers: GpuBuffers, config: ModelConfig, configText: string, options: WebGpuBackendOptions): Promise<WebGpuBackend> {
     const ctx: KernelContext = { device: gpu.device, buffers, pipelines: PipelineCache.for(gpu.device) };
     const kvDtype = options.kvDtype ?? 'f16';
     if (kvDtype !== 'f16' && kvDtype !== 'f32') throw new InvalidRequestError(`kvDtype must be 'f16' or 'f32', got ${String(kvDtype)}`, { kvDtype });
     if (options.weights !== undefined && options.weights !== 'q8' && options.weights !== 'q4') {
       throw new InvalidRequestError(`weights must be 'q8' or 'q4', got ${String(options.weights)}`, { weights: options.weights });
     }
-    const weights = uploadWeights(buffers, gpu.caps.maxStorageBufferBindingSize, config, checkpoint.tensors, options);
+    // Tensor by tensor from the file (or download) to the GPU: the host never holds the checkpoint.
+    const loader = new WeightLoader(buffers, gpu.caps.maxStorageBufferBindingSize, config, options);
+    const checkpoint = await streamCheckpoint(source, loader, { configText, onProgress: options.onProgress });
+    const weights = loader.finish();
     const spec = toModelCacheSpec(config, {
       modelId: options.modelId ?? source.id,
       // Quantized weights compute different KV: caches made under them name them, so they never
