@@ -94,6 +94,7 @@ async function generate(args: GenerateArgs): Promise<void> {
     weights: weightsArg(args.weights),
     kvDtype: args.kvDtype === 'f32' ? 'f32' : 'f16',
     kvBudgetBytes: args.kvBudgetBytes,
+    kvBudgetFraction: args.kvBudgetFraction,
   });
   await backend.warmup();
   if (args.batch !== undefined || args.cacheDir !== undefined) {
@@ -145,6 +146,7 @@ function memoryFields(backend: WebGpuBackend): Record<string, unknown> {
       weights: r.weights,
       kv_dtype: r.kv_dtype,
       kv_pool_tokens: r.kv_pool_tokens,
+      kv_budget: r.kv_budget,
     },
   };
 }

@@ -12,6 +12,7 @@ import type { LoadProgress, ModelDescriptor } from '../src/ports/inbound.ts';
 import type { ChatMessage } from '../src/ports/outbound.ts';
 import type { DeviceBackend } from '../src/application/recovering-runtime.ts';
 import { validateSampling } from '../src/domain/sampling.ts';
+import { kvBudgetRequest } from '../src/domain/kv-budget.ts';
 import { generateBatch } from '../src/application/batch-generate.ts';
 import { FetchModelSource } from '../src/adapters/http/fetch-model-source.ts';
 import { HfTokenizer } from '../src/adapters/tokenizer/index.ts';
@@ -45,8 +46,8 @@ async function gpu(): Promise<GpuContext> {
 async function loadOnDevice(descriptor: ModelDescriptor, files: FetchModelSource, onProgress?: (p: LoadProgress) => void): Promise<DeviceBackend> {
   const context = await gpu();
   // The backend reads config.json first, so a missing model is a ModelNotFoundError.
-  const { weights, kvDtype, kvBudgetBytes } = descriptor;
-  const backend = await WebGpuBackend.load(context, files, { modelId: descriptor.id, weights, kvDtype, kvBudgetBytes, onProgress });
+  const { weights, kvDtype, kvBudgetBytes, kvBudgetFraction } = descriptor;
+  const backend = await WebGpuBackend.load(context, files, { modelId: descriptor.id, weights, kvDtype, kvBudgetBytes, kvBudgetFraction, onProgress });
   await backend.warmup();
   return { backend, lost: context.lost };
 }
@@ -94,10 +95,10 @@ const api: Omit<RuntimeApi, AgentMethods> = {
     if (typeof descriptor?.id !== 'string' || typeof descriptor.source !== 'string') {
       throw new InvalidRequestError('loadModel needs { id: string, source: string }');
     }
-    const { weights, kvDtype, kvBudgetBytes } = descriptor;
+    const { weights, kvDtype, kvBudgetBytes, kvBudgetFraction } = descriptor;
     if (weights !== undefined && weights !== 'q8' && weights !== 'q4') throw new InvalidRequestError('weights must be q8 or q4 (or absent)', { weights: String(weights) });
     if (kvDtype !== undefined && kvDtype !== 'f16' && kvDtype !== 'f32') throw new InvalidRequestError('kvDtype must be f16 or f32', { kvDtype: String(kvDtype) });
-    if (kvBudgetBytes !== undefined) validatePositiveInt(kvBudgetBytes, 'kvBudgetBytes');
+    kvBudgetRequest(kvBudgetBytes, kvBudgetFraction); // validates before anything is downloaded
     const files = new FetchModelSource(descriptor.source, { onProgress });
     const first = await loadOnDevice(descriptor, files, onProgress);
     const tokenizer = await HfTokenizer.fromFiles(files).catch((e: unknown) => {

@@ -1,6 +1,7 @@
 import { planPoolLayout, type BlockCopy, type BlockId } from '../../domain/block-pool.ts';
 import { DeviceLostError, InternalError, InvalidRequestError } from '../../domain/errors.ts';
-import type { KvDtype, ModelCacheSpec } from '../../domain/model-cache-spec.ts';
+import { bytesPerBlock, type KvDtype, type ModelCacheSpec } from '../../domain/model-cache-spec.ts';
+import { kvBudgetRequest, resolveKvBudget } from '../../domain/kv-budget.ts';
 import { toModelCacheSpec, type ModelConfig } from '../../domain/model-config.ts';
 import { ropeInvFreq } from '../../domain/rope.ts';
 import { quantizedFingerprint } from '../../domain/weight-blocks.ts';
@@ -22,8 +23,13 @@ export interface WebGpuBackendOptions extends UploadOptions {
   readonly modelId?: string;
   /** Tokens per KV block (power of two). Default 16. */
   readonly blockTokens?: number;
-  /** Bytes for the hot KV pool. Default 64 MiB. */
+  /**
+   * Bytes for the hot KV pool, or (kvBudgetFraction) a fraction of the device memory left after
+   * the weights. Default: derived from the adapter's limits and the weight bytes (the rule is in
+   * domain/kv-budget.ts).
+   */
   readonly kvBudgetBytes?: number;
+  readonly kvBudgetFraction?: number;
   /**
    * Storage of the hot KV pool: 'f16' (default; packed halves, half the bytes per token) or
    * 'f32'. Snapshots and blobs of either dtype restore into a pool of either.
@@ -34,8 +40,6 @@ export interface WebGpuBackendOptions extends UploadOptions {
   /** Bytes of the weight files received, per file and overall, from the first bytes on. */
   readonly onProgress?: (p: CheckpointProgress) => void;
 }
-
-const DEFAULT_KV_BUDGET = 64 * 1024 * 1024;
 
 /** GPU memory by use, in bytes (allocated buffers, recycled transients included in activations). */
 export type GpuBytes = Readonly<Record<GpuBufferCategory, number>>;
@@ -51,6 +55,8 @@ export interface BackendLoadReport {
   readonly kv_dtype: KvDtype;
   /** Tokens the hot KV pool holds, all agents together. */
   readonly kv_pool_tokens: number;
+  /** How the pool was sized: the budget asked for (or derived), and the buffers it took. */
+  readonly kv_budget: { readonly rule: 'bytes' | 'fraction' | 'auto'; readonly bytes: number; readonly shards: number };
 }
 
 /**
@@ -70,6 +76,7 @@ export class WebGpuBackend implements ModelBackendPort {
     private readonly spec: ModelCacheSpec,
     resources: ForwardResources,
     private readonly weightMode: string,
+    private readonly budget: BackendLoadReport['kv_budget'],
   ) {
     this.ctx = resources.ctx;
     this.resources = resources;
@@ -98,6 +105,7 @@ export class WebGpuBackend implements ModelBackendPort {
     if (options.weights !== undefined && options.weights !== 'q8' && options.weights !== 'q4') {
       throw new InvalidRequestError(`weights must be 'q8' or 'q4', got ${String(options.weights)}`, { weights: options.weights });
     }
+    const budgetRequest = kvBudgetRequest(options.kvBudgetBytes, options.kvBudgetFraction);
     // Tensor by tensor from the file (or download) to the GPU: the host never holds the checkpoint.
     const loader = new WeightLoader(buffers, gpu.caps.maxStorageBufferBindingSize, config, options);
     const checkpoint = await streamCheckpoint(source, loader, { configText, onProgress: options.onProgress });
@@ -110,10 +118,18 @@ export class WebGpuBackend implements ModelBackendPort {
       blockTokens: options.blockTokens,
       dtype: kvDtype,
     });
-    const layout = planPoolLayout(spec, options.kvBudgetBytes ?? DEFAULT_KV_BUDGET, gpu.caps);
+    const budgetBytes = resolveKvBudget(budgetRequest, {
+      limits: gpu.caps,
+      weightBytes: weights.bytes,
+      tokenBytes: bytesPerBlock(spec) / spec.blockTokens,
+      maxContext: config.maxPositionEmbeddings,
+    });
+    const layout = planPoolLayout(spec, budgetBytes, gpu.caps);
     const kv = new GpuKvPool(buffers, gpu.device, spec, layout);
     const invFreq = buffers.upload('rope:invFreq', ropeInvFreq(config.headDim, config.ropeTheta, config.ropeScaling));
-    return new WebGpuBackend(gpu, config, spec, { ctx, config, weights, kv, invFreq }, options.weights ?? 'checkpoint');
+    const rule = 'bytes' in budgetRequest ? 'bytes' : 'fraction' in budgetRequest ? 'fraction' : 'auto';
+    const budget = { rule, bytes: budgetBytes, shards: layout.shardCount } as const;
+    return new WebGpuBackend(gpu, config, spec, { ctx, config, weights, kv, invFreq }, options.weights ?? 'checkpoint', budget);
   }
 
   /**
@@ -158,6 +174,7 @@ export class WebGpuBackend implements ModelBackendPort {
       weights: this.weightMode,
       kv_dtype: this.spec.dtype,
       kv_pool_tokens: this.totalBlocks * this.spec.blockTokens,
+      kv_budget: this.budget,
     };
   }
 
