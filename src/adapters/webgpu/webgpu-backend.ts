@@ -1,7 +1,8 @@
-import { planPoolLayout, type BlockCopy, type BlockId } from '../../domain/block-pool.ts';
+import { planPoolLayout, type BlockCopy, type BlockId, type BufferLimits, type PoolLayout } from '../../domain/block-pool.ts';
 import { DeviceLostError, InternalError, InvalidRequestError } from '../../domain/errors.ts';
 import { bytesPerBlock, type KvDtype, type ModelCacheSpec } from '../../domain/model-cache-spec.ts';
-import { kvBudgetRequest, resolveKvBudget } from '../../domain/kv-budget.ts';
+import { kvBudgetRequest, resolveKvBudget, type KvBudgetRequest } from '../../domain/kv-budget.ts';
+import { MAX_KV_SHARDS } from './ops/attention.ts';
 import { toModelCacheSpec, type ModelConfig } from '../../domain/model-config.ts';
 import { ropeInvFreq } from '../../domain/rope.ts';
 import { quantizedFingerprint } from '../../domain/weight-blocks.ts';
@@ -39,6 +40,26 @@ export interface WebGpuBackendOptions extends UploadOptions {
   readonly disableBufferReuse?: boolean;
   /** Bytes of the weight files received, per file and overall, from the first bytes on. */
   readonly onProgress?: (p: CheckpointProgress) => void;
+}
+
+/**
+ * The pool's buffers: a budget larger than one storage binding per layer and side is sharded
+ * (the binding limit is the device's, or the `maxBindingBytes` cap tests use). The attention
+ * kernel binds at most MAX_KV_SHARDS shards per side, so a derived budget (default, fraction)
+ * is cut to that, and a budget in bytes beyond it is refused with the numbers.
+ */
+function kvLayout(spec: ModelCacheSpec, request: KvBudgetRequest, budget: number, caps: BufferLimits, maxBindingBytes?: number): PoolLayout {
+  const limits = { maxBufferSize: caps.maxBufferSize, maxStorageBufferBindingSize: Math.min(caps.maxStorageBufferBindingSize, maxBindingBytes ?? Infinity) };
+  const layout = planPoolLayout(spec, budget, limits);
+  if (layout.shardCount <= MAX_KV_SHARDS) return layout;
+  const most = MAX_KV_SHARDS * layout.blocksPerShard * layout.bytesPerBlock;
+  if ('bytes' in request) {
+    throw new InvalidRequestError(`a KV budget of ${budget} bytes needs ${layout.shardCount} buffers per layer; this device holds at most ${most} bytes of KV (${MAX_KV_SHARDS} shards of ${layout.bytesPerShardBuffer} bytes per layer and side)`, {
+      budgetBytes: budget,
+      maxBytes: most,
+    });
+  }
+  return planPoolLayout(spec, most, limits);
 }
 
 /** GPU memory by use, in bytes (allocated buffers, recycled transients included in activations). */
@@ -124,11 +145,11 @@ export class WebGpuBackend implements ModelBackendPort {
       tokenBytes: bytesPerBlock(spec) / spec.blockTokens,
       maxContext: config.maxPositionEmbeddings,
     });
-    const layout = planPoolLayout(spec, budgetBytes, gpu.caps);
+    const layout = kvLayout(spec, budgetRequest, budgetBytes, gpu.caps, options.maxBindingBytes);
     const kv = new GpuKvPool(buffers, gpu.device, spec, layout);
     const invFreq = buffers.upload('rope:invFreq', ropeInvFreq(config.headDim, config.ropeTheta, config.ropeScaling));
     const rule = 'bytes' in budgetRequest ? 'bytes' : 'fraction' in budgetRequest ? 'fraction' : 'auto';
-    const budget = { rule, bytes: budgetBytes, shards: layout.shardCount } as const;
+    const budget = { rule, bytes: Math.min(budgetBytes, layout.totalBlocks * layout.bytesPerBlock), shards: layout.shardCount } as const;
     return new WebGpuBackend(gpu, config, spec, { ctx, config, weights, kv, invFreq }, options.weights ?? 'checkpoint', budget);
   }
 

@@ -63,9 +63,10 @@ export interface UploadOptions {
    */
   readonly weights?: WeightQuantization;
   /**
-   * Cap on the bytes of one weight binding, below the device's maxStorageBufferBindingSize (for
-   * tests, which force small limits to exercise splitting). A matrix larger than the limit is
-   * split by rows into parts that each fit (see GpuTensor.parts).
+   * Cap on the bytes of one storage binding, below the device's maxStorageBufferBindingSize (for
+   * tests, which force small limits to exercise splitting: Dawn rounds a requested device limit
+   * up to 128 MiB). A matrix larger than the limit is split by rows into parts that each fit
+   * (see GpuTensor.parts); the backend shards the KV pool under the same cap.
    */
   readonly maxBindingBytes?: number;
 }
