@@ -10,9 +10,9 @@ import { maxAbsDiff, testGpu } from './harness.ts';
 
 /**
  * A KV pool larger than one storage binding is sharded (issue 9, item 4). Dawn will not give a
- * device a binding limit under 128 MiB, so the test caps bindings with `maxBindingBytes` (as
- * split-weights.test.ts does for weights): 6 blocks per shard buffer, 12 blocks in all, so the
- * pool must split in two per layer and side, and a batch that needs 10 blocks reaches both
+ * device a binding limit under 128 MiB, so the test caps KV buffers with `maxKvBindingBytes`
+ * (as split-weights.test.ts caps weights with `maxBindingBytes`): 6 blocks per shard buffer, 12
+ * blocks in all, so the pool must split in two per layer and side, and a batch that needs 10 blocks reaches both
  * shards (one sequence straddles them). Logits match the CPU reference, equal the unsharded
  * pool's bitwise, and greedy tokens are the same alone and in the batch.
  */
@@ -42,7 +42,7 @@ describe('a sharded KV pool', () => {
     const spec = whole.extractModelSpec();
     const blockBytes = spec.blockTokens * spec.nKvHeads * spec.headDim * 4; // one layer, one side
     const perBlock = 2 * spec.nLayers * blockBytes;
-    const sharded = await load({ kvBudgetBytes: 12 * perBlock, maxBindingBytes: 6 * blockBytes });
+    const sharded = await load({ kvBudgetBytes: 12 * perBlock, maxKvBindingBytes: 6 * blockBytes });
     const report = sharded.loadReport();
     expect(report.kv_budget.shards).toBe(MAX_KV_SHARDS);
     expect(sharded.totalBlocks).toBe(12);
@@ -72,7 +72,7 @@ describe('a sharded KV pool', () => {
     const whole = await load({ kvBudgetBytes: 1 << 20 });
     const spec = whole.extractModelSpec();
     const blockBytes = spec.blockTokens * spec.nKvHeads * spec.headDim * 4;
-    const sharded = await load({ kvBudgetBytes: 8 * 2 * spec.nLayers * blockBytes, maxBindingBytes: 4 * blockBytes });
+    const sharded = await load({ kvBudgetBytes: 8 * 2 * spec.nLayers * blockBytes, maxKvBindingBytes: 4 * blockBytes });
     const tokens = 3 * spec.blockTokens - 5;
     const n = tokens * spec.nKvHeads * spec.headDim;
     const layer = (seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 1000 + i));
@@ -92,9 +92,10 @@ describe('a sharded KV pool', () => {
     const whole = await load({ kvBudgetBytes: 1 << 20 });
     const spec = whole.extractModelSpec();
     const blockBytes = spec.blockTokens * spec.nKvHeads * spec.headDim * 4;
-    const cap = { maxBindingBytes: 4 * blockBytes };
+    const cap = { maxKvBindingBytes: 4 * blockBytes };
     await expect(load({ ...cap, kvBudgetBytes: 9 * 2 * spec.nLayers * blockBytes })).rejects.toMatchObject({ name: 'InvalidRequestError', details: { maxBytes: 8 * 2 * spec.nLayers * blockBytes } });
     const cut = await load({ ...cap, kvBudgetFraction: 1 });
     expect(cut.totalBlocks).toBe(MAX_KV_SHARDS * 4);
+    expect(cut.loadReport().kv_budget).toMatchObject({ rule: 'fraction', bytes: MAX_KV_SHARDS * 4 * 2 * spec.nLayers * blockBytes, shards: MAX_KV_SHARDS });
   });
 });

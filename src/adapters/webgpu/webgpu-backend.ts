@@ -38,20 +38,25 @@ export interface WebGpuBackendOptions extends UploadOptions {
   readonly kvDtype?: KvDtype;
   /** Turn buffer reuse off (debug). */
   readonly disableBufferReuse?: boolean;
+  /**
+   * Cap on the bytes of one KV pool buffer, below the device's storage binding limit (for tests:
+   * Dawn rounds a requested device limit up to 128 MiB). A pool over it is sharded.
+   */
+  readonly maxKvBindingBytes?: number;
   /** Bytes of the weight files received, per file and overall, from the first bytes on. */
   readonly onProgress?: (p: CheckpointProgress) => void;
 }
 
 /**
  * The pool's buffers: a budget larger than one storage binding per layer and side is sharded
- * (the binding limit is the device's, or the `maxBindingBytes` cap tests use). The attention
+ * (the binding limit is the device's, or the `maxKvBindingBytes` cap tests use). The attention
  * kernel binds at most MAX_KV_SHARDS shards per side, so a derived budget (default, fraction)
  * is cut to that, and a budget in bytes beyond it is refused with the numbers.
  */
-function kvLayout(spec: ModelCacheSpec, request: KvBudgetRequest, budget: number, caps: BufferLimits, maxBindingBytes?: number): PoolLayout {
+function kvLayout(spec: ModelCacheSpec, request: KvBudgetRequest, budget: number, caps: BufferLimits, maxBindingBytes?: number): { layout: PoolLayout; budget: number } {
   const limits = { maxBufferSize: caps.maxBufferSize, maxStorageBufferBindingSize: Math.min(caps.maxStorageBufferBindingSize, maxBindingBytes ?? Infinity) };
   const layout = planPoolLayout(spec, budget, limits);
-  if (layout.shardCount <= MAX_KV_SHARDS) return layout;
+  if (layout.shardCount <= MAX_KV_SHARDS) return { layout, budget };
   const most = MAX_KV_SHARDS * layout.blocksPerShard * layout.bytesPerBlock;
   if ('bytes' in request) {
     throw new InvalidRequestError(`a KV budget of ${budget} bytes needs ${layout.shardCount} buffers per layer; this device holds at most ${most} bytes of KV (${MAX_KV_SHARDS} shards of ${layout.bytesPerShardBuffer} bytes per layer and side)`, {
@@ -59,7 +64,7 @@ function kvLayout(spec: ModelCacheSpec, request: KvBudgetRequest, budget: number
       maxBytes: most,
     });
   }
-  return planPoolLayout(spec, most, limits);
+  return { layout: planPoolLayout(spec, most, limits), budget: most };
 }
 
 /** GPU memory by use, in bytes (allocated buffers, recycled transients included in activations). */
@@ -145,11 +150,11 @@ export class WebGpuBackend implements ModelBackendPort {
       tokenBytes: bytesPerBlock(spec) / spec.blockTokens,
       maxContext: config.maxPositionEmbeddings,
     });
-    const layout = kvLayout(spec, budgetRequest, budgetBytes, gpu.caps, options.maxBindingBytes);
+    const { layout, budget: usedBudget } = kvLayout(spec, budgetRequest, budgetBytes, gpu.caps, options.maxKvBindingBytes);
     const kv = new GpuKvPool(buffers, gpu.device, spec, layout);
     const invFreq = buffers.upload('rope:invFreq', ropeInvFreq(config.headDim, config.ropeTheta, config.ropeScaling));
     const rule = 'bytes' in budgetRequest ? 'bytes' : 'fraction' in budgetRequest ? 'fraction' : 'auto';
-    const budget = { rule, bytes: Math.min(budgetBytes, layout.totalBlocks * layout.bytesPerBlock), shards: layout.shardCount } as const;
+    const budget = { rule, bytes: usedBudget, shards: layout.shardCount } as const;
     return new WebGpuBackend(gpu, config, spec, { ctx, config, weights, kv, invFreq }, options.weights ?? 'checkpoint', budget);
   }
 

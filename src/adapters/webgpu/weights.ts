@@ -66,7 +66,7 @@ export interface UploadOptions {
    * Cap on the bytes of one storage binding, below the device's maxStorageBufferBindingSize (for
    * tests, which force small limits to exercise splitting: Dawn rounds a requested device limit
    * up to 128 MiB). A matrix larger than the limit is split by rows into parts that each fit
-   * (see GpuTensor.parts); the backend shards the KV pool under the same cap.
+   * (see GpuTensor.parts).
    */
   readonly maxBindingBytes?: number;
 }
