@@ -93,7 +93,9 @@ export class FetchModelSource implements ModelFileSource {
     const hit = await this.cached(name);
     if (hit && hit.status === MISSING) throw this.notFound(name, MISSING);
     const res = hit ?? (await this.fetchOk(name));
-    const length = res.headers.get('content-length');
+    // A compressed response's Content-Length counts the compressed bytes, not the body's.
+    const encoding = res.headers.get('content-encoding');
+    const length = encoding && encoding !== 'identity' ? null : res.headers.get('content-length');
     if (!res.body || length === null) {
       // No length up front (a compressed or chunked response): the size comes from the whole body.
       const bytes = new Uint8Array(await res.arrayBuffer());
