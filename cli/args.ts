@@ -22,8 +22,9 @@ export interface GenerateArgs {
   readonly weights?: string;
   /** Hot KV pool storage (f16 | f32). */
   readonly kvDtype?: string;
-  /** Hot KV pool budget in bytes. */
+  /** Hot KV pool budget in bytes, or as a fraction of the device memory left after the weights. */
   readonly kvBudgetBytes?: number;
+  readonly kvBudgetFraction?: number;
 }
 
 const FLAGS = new Set(['--json']);
@@ -37,6 +38,17 @@ function num(raw: string | undefined, flag: string, fallback: number, integer = 
   const n = Number(raw);
   if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new InvalidRequestError(`${flag} expects a number, got ${raw}`, { flag });
   return n;
+}
+
+/** A KV budget: a fraction of what is left ("0.25", "25%"), else bytes ("268435456", "256M"). */
+function kvBudget(raw: string | undefined, flag: string): { kvBudgetBytes?: number; kvBudgetFraction?: number } {
+  if (raw === undefined) return {};
+  const text = raw.trim();
+  const percent = /^(\d+(?:\.\d+)?)%$/.exec(text);
+  const fraction = percent ? Number(percent[1]) / 100 : /^0?\.\d+$/.test(text) ? Number(text) : undefined;
+  if (fraction === undefined) return { kvBudgetBytes: byteSize(raw, flag) };
+  if (!(fraction > 0 && fraction <= 1)) throw new InvalidRequestError(`${flag} as a fraction must be in (0, 1] (e.g. 0.25 or 25%), got ${raw}`, { flag });
+  return { kvBudgetFraction: fraction };
 }
 
 /** Bytes, with an optional K/M/G (binary) suffix: "67108864", "64M", "1.5G". */
@@ -96,14 +108,14 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs {
     quantization: values.get('--kv-quant'),
     weights: oneOf(values.get('--weights'), '--weights', ['q8', 'q4']),
     kvDtype: oneOf(values.get('--kv-dtype'), '--kv-dtype', ['f16', 'f32']),
-    kvBudgetBytes: byteSize(values.get('--kv-budget'), '--kv-budget'),
+    ...kvBudget(values.get('--kv-budget'), '--kv-budget'),
   };
 }
 
 export const USAGE = `usage: semantic generate --model <dir> (--prompt <text> | --prompt-ids 1,2,3 | --chat <text> | --batch <requests.json>)
          [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
          [--block-tokens B] [--json] [--dump-logits <file.safetensors>]
-         [--weights q8|q4] [--kv-dtype f16|f32] [--kv-budget <bytes, e.g. 256M>]
+         [--weights q8|q4] [--kv-dtype f16|f32] [--kv-budget <bytes (256M) or a fraction of free memory (0.25, 25%)>]
          [--cache-dir <dir> --agent <id> [--kv-quant none|q8|q4]]
        semantic export --model <dir> --cache-dir <dir> --agent <id> --out <file.safetensors> [--weights q8|q4]
        semantic import --model <dir> --cache-dir <dir> --in <file.safetensors> [--agent <id>] [--weights q8|q4]`;

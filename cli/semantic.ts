@@ -96,6 +96,7 @@ async function generate(args: GenerateArgs): Promise<void> {
     weights: weightsArg(args.weights),
     kvDtype: args.kvDtype === 'f32' ? 'f32' : 'f16',
     kvBudgetBytes: args.kvBudgetBytes,
+    kvBudgetFraction: args.kvBudgetFraction,
   });
   await backend.warmup();
   if (args.batch !== undefined || args.cacheDir !== undefined) {
@@ -148,6 +149,7 @@ function memoryFields(backend: WebGpuBackend, kvAtRest: KvQuantization): Record<
       kv_dtype: r.kv_dtype,
       kv_pool_tokens: r.kv_pool_tokens,
       kv_at_rest: kvAtRest,
+      kv_budget: r.kv_budget,
     },
   };
 }

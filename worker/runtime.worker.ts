@@ -15,6 +15,7 @@ import type { LoadProgress, ModelDescriptor } from '../src/ports/inbound.ts';
 import type { ChatMessage } from '../src/ports/outbound.ts';
 import type { DeviceBackend } from '../src/application/recovering-runtime.ts';
 import { validateSampling } from '../src/domain/sampling.ts';
+import { kvBudgetRequest } from '../src/domain/kv-budget.ts';
 import { generateBatch } from '../src/application/batch-generate.ts';
 import { FetchModelSource } from '../src/adapters/http/fetch-model-source.ts';
 import { HfTokenizer } from '../src/adapters/tokenizer/index.ts';
@@ -55,11 +56,11 @@ async function gpu(): Promise<GpuContext> {
 }
 
 /** The model on the current device, warmed up, with the device's loss promise. */
-async function loadOnDevice(descriptor: ModelDescriptor, files: FetchModelSource): Promise<DeviceBackend> {
+async function loadOnDevice(descriptor: ModelDescriptor, files: FetchModelSource, onProgress?: (p: LoadProgress) => void): Promise<DeviceBackend> {
   const context = await gpu();
   // The backend reads config.json first, so a missing model is a ModelNotFoundError.
-  const { weights, kvDtype, kvBudgetBytes } = descriptor;
-  const backend = await WebGpuBackend.load(context, files, { modelId: descriptor.id, weights, kvDtype, kvBudgetBytes });
+  const { weights, kvDtype, kvBudgetBytes, kvBudgetFraction } = descriptor;
+  const backend = await WebGpuBackend.load(context, files, { modelId: descriptor.id, weights, kvDtype, kvBudgetBytes, kvBudgetFraction, onProgress });
   await backend.warmup();
   return { backend, lost: context.lost };
 }
@@ -67,7 +68,7 @@ async function loadOnDevice(descriptor: ModelDescriptor, files: FetchModelSource
 /** Load the model on the GPU (replacing the current one, whose agents are persisted first). */
 async function loadFresh(descriptor: ModelDescriptor, key: string, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo> {
   const files = new FetchModelSource(descriptor.source, { onProgress });
-  const first = await loadOnDevice(descriptor, files);
+  const first = await loadOnDevice(descriptor, files, onProgress);
   const tokenizer = await HfTokenizer.fromFiles(files).catch((e: unknown) => {
     first.backend.dispose();
     throw e;
@@ -140,11 +141,11 @@ const api: Omit<RuntimeApi, AgentMethods> = {
     if (typeof descriptor?.id !== 'string' || typeof descriptor.source !== 'string') {
       throw new InvalidRequestError('loadModel needs { id: string, source: string }');
     }
-    const { weights, kvDtype, kvBudgetBytes } = descriptor;
+    const { weights, kvDtype, kvBudgetBytes, kvBudgetFraction } = descriptor;
     if (weights !== undefined && weights !== 'q8' && weights !== 'q4') throw new InvalidRequestError('weights must be q8 or q4 (or absent)', { weights: String(weights) });
     if (kvDtype !== undefined && kvDtype !== 'f16' && kvDtype !== 'f32') throw new InvalidRequestError('kvDtype must be f16 or f32', { kvDtype: String(kvDtype) });
-    if (kvBudgetBytes !== undefined) validatePositiveInt(kvBudgetBytes, 'kvBudgetBytes');
-    const key = JSON.stringify([descriptor.id, descriptor.source, weights, kvDtype, kvBudgetBytes, cache ?? {}]);
+    kvBudgetRequest(kvBudgetBytes, kvBudgetFraction); // validates before anything is downloaded
+    const key = JSON.stringify([descriptor.id, descriptor.source, weights, kvDtype, kvBudgetBytes, kvBudgetFraction, cache ?? {}]);
     if (!SHARED) return loadFresh(descriptor, key, onProgress, cache);
     // Shared: a tab asking for the model that is loaded, or being loaded, joins that load.
     if (current?.key === key) return infoOf(current);

@@ -96,7 +96,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
 
   async submit(request: SubmitRequest): Promise<string> {
     const v = validateRequest(request, this.tokenizer, this.backend.vocabSize, this.backend.maxContext);
-    this.kv.assertFits(Math.ceil((v.promptIds.length + v.limits.maxTokens) / this.kv.blockTokens));
+    this.kv.assertFits(v.promptIds.length + v.limits.maxTokens);
     await this.hooks.prepareAgent?.(v.agentId, v.promptIds);
     const uid = `gen-${++this.nextUid}`;
     const decode = (ids: readonly number[]): string => this.tokenizer?.decode(ids, { skipSpecialTokens: true }) ?? '';

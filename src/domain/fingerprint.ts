@@ -37,9 +37,17 @@ export class Hash64 {
 
 /** Bytes sampled evenly from a large buffer: fingerprints stay fast on multi-GB checkpoints. */
 export function sampleBytes(bytes: Uint8Array, samples = 64, sampleSize = 1024): Uint8Array[] {
-  if (bytes.length <= samples * sampleSize) return [bytes];
-  const out: Uint8Array[] = [];
-  const step = Math.floor((bytes.length - sampleSize) / (samples - 1));
-  for (let i = 0; i < samples; i++) out.push(bytes.subarray(i * step, i * step + sampleSize));
+  return sampleRanges(bytes.length, samples, sampleSize).map(([begin, end]) => bytes.subarray(begin, end));
+}
+
+/**
+ * The [begin, end) ranges sampleBytes takes from `length` bytes, so a stream can keep exactly
+ * those bytes as they pass and hash the same samples as the whole-buffer path.
+ */
+export function sampleRanges(length: number, samples = 64, sampleSize = 1024): Array<[number, number]> {
+  if (length <= samples * sampleSize) return [[0, length]];
+  const out: Array<[number, number]> = [];
+  const step = Math.floor((length - sampleSize) / (samples - 1));
+  for (let i = 0; i < samples; i++) out.push([i * step, i * step + sampleSize]);
   return out;
 }

@@ -77,14 +77,21 @@ export interface ModelDescriptor {
   readonly weights?: 'q8' | 'q4';
   /** Hot KV storage: 'f16' (default) or 'f32'. */
   readonly kvDtype?: 'f16' | 'f32';
-  /** Bytes for the hot KV pool. */
+  /**
+   * Bytes for the hot KV pool, or a fraction (0, 1] of the device memory left after the weights.
+   * Neither: derived from the adapter's limits and the model's size (domain/kv-budget.ts).
+   */
   readonly kvBudgetBytes?: number;
+  readonly kvBudgetFraction?: number;
 }
 
 export interface LoadProgress {
   readonly file: string;
   readonly loadedBytes: number;
   readonly totalBytes: number;
+  /** Bytes of all weight files received so far, and their total (weight files only). */
+  readonly overallLoadedBytes?: number;
+  readonly overallTotalBytes?: number;
 }
 
 export interface ModelManagementPort {

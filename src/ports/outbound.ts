@@ -54,6 +54,20 @@ export interface ModelFileSource {
   /** The whole file. Throws ModelNotFoundError when it is absent. */
   read(name: string): Promise<Uint8Array>;
   has(name: string): Promise<boolean>;
+  /**
+   * The file as a stream of chunks, for files too large to hold (checkpoints): the loader keeps
+   * one tensor's worth of bytes at most. Optional: without it the loader falls back to `read`.
+   * Throws ModelNotFoundError when the file is absent.
+   */
+  open?(name: string): Promise<ModelFileStream>;
+}
+
+/** A model file being read front to back. */
+export interface ModelFileStream {
+  /** Bytes in the file (known before the data arrive: file size or Content-Length). */
+  readonly size: number;
+  /** The bytes in order; stopping early (return / throw) closes the file or the download. */
+  readonly chunks: AsyncIterable<Uint8Array>;
 }
 
 // ---------------------------------------------------------------------------------------------

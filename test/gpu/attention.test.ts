@@ -284,10 +284,12 @@ describe('shape validation', () => {
     const t = await testGpu();
     const hd = 16;
     const buf = (bytes: number): GPUBuffer => t.zeros(bytes);
+    const kPool = buf(4 * 16 * N_KV * hd * 4);
+    const vPool = buf(4 * 16 * N_KV * hd * 4);
     const good: PagedAttentionArgs = {
       q: buf(2 * N_HEADS * hd * 4),
-      kPool: buf(4 * 16 * N_KV * hd * 4),
-      vPool: buf(4 * 16 * N_KV * hd * 4),
+      kPool,
+      vPool,
       out: buf(2 * N_HEADS * hd * 4),
       tokenSeq: buf(8),
       tokenPos: buf(8),
@@ -301,7 +303,7 @@ describe('shape validation', () => {
       blockTokens: 16,
       scale: 0.25,
     };
-    const kv: KvWriteArgs = { k: buf(2 * N_KV * hd * 4), v: buf(2 * N_KV * hd * 4), kPool: good.kPool, vPool: good.vPool, slots: buf(8), nTokens: 2, nKvHeads: N_KV, headDim: hd };
+    const kv: KvWriteArgs = { k: buf(2 * N_KV * hd * 4), v: buf(2 * N_KV * hd * 4), kPool, vPool, slots: buf(8), nTokens: 2, nKvHeads: N_KV, headDim: hd };
     const badAttention: Partial<PagedAttentionArgs>[] = [
       { nKvHeads: 3 },
       { headDim: 256 },
@@ -313,7 +315,7 @@ describe('shape validation', () => {
       { kPool: buf(16) },
       { tableOffsets: buf(4) },
     ];
-    const badKv: Partial<KvWriteArgs>[] = [{ vPool: good.kPool }, { nTokens: 3 }, { headDim: 0 }, { slots: buf(4) }, { kPool: kv.k }];
+    const badKv: Partial<KvWriteArgs>[] = [{ vPool: kPool }, { nTokens: 3 }, { headDim: 0 }, { slots: buf(4) }, { kPool: kv.k }];
     const live = t.buffers.stats().liveBuffers;
     const compiled = t.pipelines.compileCount;
     const encoder = t.device.createCommandEncoder({ label: 'validation' });

@@ -177,14 +177,14 @@ describe('uploadWeights splits a matrix that exceeds maxBindingBytes', () => {
     const checkpoint = await readCheckpoint(source, new TextDecoder().decode(await source.read('config.json')));
     const buffers = new GpuBuffers(t.device);
     const limit = 40_000;
-    const w = uploadWeights(buffers, t.gpu.caps.maxStorageBufferBindingSize, config, checkpoint.tensors, { maxBindingBytes: limit });
+    const w = await uploadWeights(buffers, t.gpu.caps.maxStorageBufferBindingSize, config, checkpoint.tensors, { maxBindingBytes: limit });
     expect(w.lmHead).toBe(w.embed);
     const parts = w.embed.parts ?? [];
     expect(parts.map((p) => p.rows)).toEqual([128, 128, 128, 128, 5]); // 517 rows of 256 bytes
     expect(w.embed.buffer).toBe(parts[0].buffer);
     for (const p of parts) expect(p.buffer.size).toBeLessThanOrEqual(limit);
     expect(w.layers[0].q.parts).toBeUndefined(); // 16 KiB fits
-    const unsplit = uploadWeights(buffers, t.gpu.caps.maxStorageBufferBindingSize, config, checkpoint.tensors);
+    const unsplit = await uploadWeights(buffers, t.gpu.caps.maxStorageBufferBindingSize, config, checkpoint.tensors);
     expect(w.bytes).toBe(unsplit.bytes);
     buffers.destroyAll();
   });

@@ -40,7 +40,8 @@ function shardFiles(index: unknown): string[] {
   return [...files];
 }
 
-async function weightFiles(source: ModelFileSource): Promise<string[]> {
+/** The weight files of a checkpoint: model.safetensors, or the shards its index names. */
+export async function weightFiles(source: ModelFileSource): Promise<string[]> {
   if (await source.has(SINGLE_FILE)) return [SINGLE_FILE];
   if (await source.has(SHARD_INDEX)) return shardFiles(await readJsonFile(source, SHARD_INDEX));
   throw new ModelNotFoundError(`${source.id} has neither ${SINGLE_FILE} nor ${SHARD_INDEX}`, { source: source.id });

@@ -17,3 +17,11 @@ export {
 export { serializeSafetensors, type TensorInput, type TensorInputs } from './serialize.ts';
 export { tensorToFloat32, typedView, type TypedArrayByDtype, type TypedArrayFor } from './views.ts';
 export { readCheckpoint, readJsonFile, SHARD_INDEX, SINGLE_FILE, type Checkpoint } from './checkpoint.ts';
+export {
+  streamCheckpoint,
+  type CheckpointConsumer,
+  type CheckpointProgress,
+  type StreamCheckpointOptions,
+  type StreamedTensor,
+  type TensorHeader,
+} from './checkpoint-stream.ts';

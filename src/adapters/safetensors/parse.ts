@@ -57,7 +57,7 @@ const TENSOR_FIELDS: readonly string[] = ['dtype', 'shape', 'data_offsets'];
 const HEADER_PREFIX_BYTES = 8;
 
 /** A tensor's header entry once validated; offsets are relative to the data section. */
-interface TensorInfo {
+export interface TensorInfo {
   readonly name: string;
   readonly dtype: SafetensorsDtype;
   readonly shape: readonly number[];
@@ -118,29 +118,63 @@ function asUint8Array(bytes: unknown): Uint8Array {
 }
 
 function parseValidated(u8: Uint8Array, maxHeaderBytes: number): SafetensorsFile {
-  const headerBytes = readHeaderLength(u8, maxHeaderBytes);
-  const dataStart = HEADER_PREFIX_BYTES + headerBytes;
-  const dataSize = u8.byteLength - dataStart;
-  const header = parseHeaderJson(decodeHeader(u8.subarray(HEADER_PREFIX_BYTES, dataStart)));
+  const headerBytes = readHeaderLength(u8, maxHeaderBytes, u8.byteLength);
+  const layout = layoutOf(u8.subarray(HEADER_PREFIX_BYTES, HEADER_PREFIX_BYTES + headerBytes), u8.byteLength);
+  const tensors = new Map<string, TensorEntry>();
+  for (const info of layout.tensors) {
+    const data = u8.subarray(layout.dataStart + info.begin, layout.dataStart + info.end);
+    tensors.set(info.name, Object.freeze({ dtype: info.dtype, shape: info.shape, data }));
+  }
+  return Object.freeze({ metadata: layout.metadata, tensors });
+}
+
+/** Where each tensor of a file sits, from its header alone (for reading the file as a stream). */
+export interface SafetensorsLayout {
+  readonly metadata: Readonly<Record<string, string>>;
+  /** File offset of the data section (8 + header length). */
+  readonly dataStart: number;
+  /** Tensors in header order; begin/end are offsets in the data section. */
+  readonly tensors: readonly TensorInfo[];
+}
+
+function layoutOf(headerJson: Uint8Array, fileBytes: number): SafetensorsLayout {
+  const dataStart = HEADER_PREFIX_BYTES + headerJson.byteLength;
+  const dataSize = fileBytes - dataStart;
+  const header = parseHeaderJson(decodeHeader(headerJson));
   const metadata = readMetadata(header[METADATA_KEY]);
   const infos: TensorInfo[] = [];
   for (const name of Object.keys(header)) {
     if (name !== METADATA_KEY) infos.push(readTensorInfo(name, header[name], dataSize));
   }
   checkCoverage(infos, dataSize);
-  const tensors = new Map<string, TensorEntry>();
-  for (const info of infos) {
-    const data = u8.subarray(dataStart + info.begin, dataStart + info.end);
-    tensors.set(info.name, Object.freeze({ dtype: info.dtype, shape: info.shape, data }));
-  }
-  return Object.freeze({ metadata, tensors });
+  return Object.freeze({ metadata, dataStart, tensors: infos });
 }
 
-function readHeaderLength(u8: Uint8Array, maxHeaderBytes: number): number {
-  if (u8.byteLength < HEADER_PREFIX_BYTES) {
-    throw corrupt('too-short', `file is ${u8.byteLength} bytes, shorter than the 8-byte length prefix`, {
-      fileBytes: u8.byteLength,
-    });
+/**
+ * The header length from a file's first 8 bytes, checked against the whole file's size (which a
+ * stream knows before its data arrive). Throws CacheCorruptError like parseSafetensors.
+ */
+export function safetensorsHeaderLength(prefix: Uint8Array, fileBytes: number, options: ParseSafetensorsOptions = {}): number {
+  return readHeaderLength(prefix, resolveMaxHeaderBytes(options), fileBytes);
+}
+
+/**
+ * Validate a header (the JSON bytes after the 8-byte prefix) against the file's size, with every
+ * check parseSafetensors makes before touching data: offsets in bounds, tensors tiling the data
+ * section exactly. Throws CacheCorruptError.
+ */
+export function parseSafetensorsLayout(headerJson: Uint8Array, fileBytes: number): SafetensorsLayout {
+  try {
+    return layoutOf(headerJson, fileBytes);
+  } catch (error) {
+    if (error instanceof CacheCorruptError) throw error;
+    throw new CacheCorruptError('safetensors: unexpected failure while parsing', { reason: 'unexpected' satisfies CorruptReason }, { cause: error });
+  }
+}
+
+function readHeaderLength(u8: Uint8Array, maxHeaderBytes: number, fileBytes: number): number {
+  if (u8.byteLength < HEADER_PREFIX_BYTES || fileBytes < HEADER_PREFIX_BYTES) {
+    throw corrupt('too-short', `file is ${fileBytes} bytes, shorter than the 8-byte length prefix`, { fileBytes });
   }
   const view = new DataView(u8.buffer, u8.byteOffset, HEADER_PREFIX_BYTES);
   const low = view.getUint32(0, true);
@@ -154,10 +188,10 @@ function readHeaderLength(u8: Uint8Array, maxHeaderBytes: number): number {
       maxHeaderBytes,
     });
   }
-  if (HEADER_PREFIX_BYTES + low > u8.byteLength) {
-    throw corrupt('header-out-of-bounds', `header length ${low} runs past the end of a ${u8.byteLength}-byte file`, {
+  if (HEADER_PREFIX_BYTES + low > fileBytes) {
+    throw corrupt('header-out-of-bounds', `header length ${low} runs past the end of a ${fileBytes}-byte file`, {
       headerBytes: low,
-      fileBytes: u8.byteLength,
+      fileBytes,
     });
   }
   return low;

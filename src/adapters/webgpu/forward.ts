@@ -101,9 +101,14 @@ function encodeAttention(r: ForwardResources, enc: GPUCommandEncoder, b: StepBuf
   const kPool = r.kv.keys[layer];
   const vPool = r.kv.values[layer];
   const kvDtype = r.kv.spec.dtype;
-  encodeKvWrite(ctx, enc, { k: b.k, v: b.v, kPool, vPool, kvDtype, slots: b.slots, nTokens: T, nKvHeads: c.nKvHeads, headDim: c.headDim }, t);
+  const blocksPerShard = r.kv.blocksPerShard;
+  // A sharded pool is written one shard per dispatch (each skips the other shard's slots).
+  kPool.forEach((kShard, s) => {
+    const slotBase = s * blocksPerShard * r.kv.spec.blockTokens;
+    encodeKvWrite(ctx, enc, { k: b.k, v: b.v, kPool: kShard, vPool: vPool[s], kvDtype, slots: b.slots, slotBase, nTokens: T, nKvHeads: c.nKvHeads, headDim: c.headDim }, t);
+  });
   encodePagedAttention(ctx, enc, {
-    q: b.q, kPool, vPool, kvDtype, out: b.attn,
+    q: b.q, kPool, vPool, blocksPerShard, kvDtype, out: b.attn,
     tokenSeq: b.tokenSeq, tokenPos: b.positions, blockTables: b.blockTables, tableOffsets: b.tableOffsets,
     nTokens: T, nSeqs: plan.nSeqs, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim,
     blockTokens: r.kv.spec.blockTokens, scale: 1 / Math.sqrt(c.headDim),

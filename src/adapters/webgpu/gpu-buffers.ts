@@ -95,6 +95,16 @@ export class GpuBuffers {
     this.device.queue.writeBuffer(buffer, offset, padded.buffer, padded.byteOffset, padded.byteLength);
   }
 
+  /**
+   * Wait until every queued write has reached the GPU. writeBuffer copies its data into driver
+   * staging memory that is freed only once the queue has moved on, so a long run of writes (a
+   * model load) waits here now and then to keep that memory bounded.
+   */
+  async flushWrites(): Promise<void> {
+    this.device.queue.submit([]);
+    await this.device.queue.onSubmittedWorkDone();
+  }
+
   /** Copy `bytes` from a buffer to the host through a staging buffer. */
   async read(buffer: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
     const size = Math.ceil(bytes / 4) * 4;

@@ -5,20 +5,26 @@ import { elementsPerBlockPerLayer, kvBytesPerElement, type ModelCacheSpec } from
 import type { KvSnapshot } from '../../ports/outbound.ts';
 import type { GpuBuffers } from './gpu-buffers.ts';
 import { MAP_READ_MODE, Usage } from './usage.ts';
+import { MAX_KV_SHARDS } from './ops/attention.ts';
 
 /**
- * The hot tier's memory: per layer, one K and one V buffer of `totalBlocks` blocks laid out
- * [block, tokenInBlock, kvHead, headDim] in the spec's dtype: f32, or f16 as packed halves (two
- * per u32 word, element i the low half of word i / 2 when even; 2 bytes per element, so a token
- * costs 2 x layers x kvHeads x headDim x 2 bytes). Snapshots (KvSnapshot) are f32 whatever the
+ * The hot tier's memory: per layer, K and V each in 1 or 2 shard buffers of `blocksPerShard`
+ * blocks (the last one may hold fewer), laid out [block, tokenInBlock, kvHead, headDim] in the
+ * spec's dtype: f32, or f16 as packed halves (two per u32 word, element i the low half of word
+ * i / 2 when even; 2 bytes per element, so a token costs 2 x layers x kvHeads x headDim x 2
+ * bytes). Global block b is block b % blocksPerShard of shard b / blocksPerShard: a pool larger
+ * than one storage binding (planPoolLayout) is sharded, and the attention kernel binds both
+ * shards (MAX_KV_SHARDS). Snapshots (KvSnapshot) are f32 whatever the
  * pool holds: reading widens f16 exactly, writing rounds f32 to nearest f16, so a pool of either
  * dtype restores a snapshot (and a blob) of the other. Which block belongs to whom is the domain
  * BlockPool's business; this class only moves bytes.
  */
 export class GpuKvPool {
-  readonly keys: GPUBuffer[] = [];
-  readonly values: GPUBuffer[] = [];
+  /** [layer][shard] */
+  readonly keys: GPUBuffer[][] = [];
+  readonly values: GPUBuffer[][] = [];
   readonly totalBlocks: number;
+  readonly blocksPerShard: number;
   readonly blockBytes: number;
   private readonly tokenBytes: number;
 
@@ -30,15 +36,37 @@ export class GpuKvPool {
   ) {
     if (spec.dtype !== 'f32' && spec.dtype !== 'f16') throw new InvalidRequestError(`unknown KV dtype ${String(spec.dtype)}`, { dtype: spec.dtype });
     if (spec.headDim % 2 !== 0) throw new InvalidRequestError('KV blocks need an even headDim', { headDim: spec.headDim });
-    // One buffer per layer and side: cap the pool at what one binding holds rather than shard,
-    // which would multiply the attention kernel's bindings.
-    this.totalBlocks = Math.min(layout.totalBlocks, layout.blocksPerShard);
+    if (layout.shardCount > MAX_KV_SHARDS) {
+      throw new InvalidRequestError(`a KV pool of ${layout.shardCount} shards per layer exceeds the ${MAX_KV_SHARDS} the attention kernel binds`, { shards: layout.shardCount });
+    }
+    this.totalBlocks = layout.totalBlocks;
+    this.blocksPerShard = layout.blocksPerShard;
     this.blockBytes = elementsPerBlockPerLayer(spec) * kvBytesPerElement(spec.dtype);
     this.tokenBytes = spec.nKvHeads * spec.headDim * kvBytesPerElement(spec.dtype);
     for (let l = 0; l < spec.nLayers; l++) {
-      this.keys.push(buffers.createExact(`kv:layer${l}:K`, this.totalBlocks * this.blockBytes, undefined, 'kv_pool'));
-      this.values.push(buffers.createExact(`kv:layer${l}:V`, this.totalBlocks * this.blockBytes, undefined, 'kv_pool'));
+      const k: GPUBuffer[] = [];
+      const v: GPUBuffer[] = [];
+      for (let s = 0; s < layout.shardCount; s++) {
+        const bytes = Math.min(this.blocksPerShard, this.totalBlocks - s * this.blocksPerShard) * this.blockBytes;
+        const name = layout.shardCount === 1 ? `kv:layer${l}` : `kv:layer${l}:shard${s}`;
+        k.push(buffers.createExact(`${name}:K`, bytes, undefined, 'kv_pool'));
+        v.push(buffers.createExact(`${name}:V`, bytes, undefined, 'kv_pool'));
+      }
+      this.keys.push(k);
+      this.values.push(v);
     }
+  }
+
+  /** The shard holding global block `id`, and the block's byte offset in it. */
+  private locate(id: BlockId): { readonly shard: number; readonly offset: number } {
+    this.checkBlock(id);
+    const shard = Math.floor(id / this.blocksPerShard);
+    return { shard, offset: (id - shard * this.blocksPerShard) * this.blockBytes };
+  }
+
+  /** The buffers of every layer and side, each as its shard list. */
+  private sides(): GPUBuffer[][] {
+    return [...this.keys, ...this.values];
   }
 
   get bytes(): number {
@@ -56,9 +84,15 @@ export class GpuKvPool {
       this.checkBlock(to);
     }
     const scratch = this.buffers.acquire('kv:copy-scratch', copies.length * this.blockBytes);
-    for (const buf of [...this.keys, ...this.values]) {
-      copies.forEach(({ from }, i) => encoder.copyBufferToBuffer(buf, from * this.blockBytes, scratch, i * this.blockBytes, this.blockBytes));
-      copies.forEach(({ to }, i) => encoder.copyBufferToBuffer(scratch, i * this.blockBytes, buf, to * this.blockBytes, this.blockBytes));
+    for (const shards of this.sides()) {
+      copies.forEach(({ from }, i) => {
+        const src = this.locate(from);
+        encoder.copyBufferToBuffer(shards[src.shard], src.offset, scratch, i * this.blockBytes, this.blockBytes);
+      });
+      copies.forEach(({ to }, i) => {
+        const dst = this.locate(to);
+        encoder.copyBufferToBuffer(scratch, i * this.blockBytes, shards[dst.shard], dst.offset, this.blockBytes);
+      });
     }
     return scratch;
   }
@@ -72,10 +106,10 @@ export class GpuKvPool {
     const encoder = this.device.createCommandEncoder({ label: 'kv:read' });
     let offset = 0;
     for (let l = 0; l < this.spec.nLayers; l++) {
-      for (const buf of [this.keys[l], this.values[l]]) {
+      for (const shards of [this.keys[l], this.values[l]]) {
         for (let b = 0; b < blocks; b++) {
-          this.checkBlock(blockTable[b]);
-          encoder.copyBufferToBuffer(buf, blockTable[b] * this.blockBytes, staging, offset, this.blockBytes);
+          const src = this.locate(blockTable[b]);
+          encoder.copyBufferToBuffer(shards[src.shard], src.offset, staging, offset, this.blockBytes);
           offset += this.blockBytes;
         }
       }
@@ -107,21 +141,21 @@ export class GpuKvPool {
     const perBlock = elementsPerBlockPerLayer(this.spec);
     const f16 = this.spec.dtype === 'f16';
     for (let l = 0; l < this.spec.nLayers; l++) {
-      const sides: Array<[GPUBuffer, Float32Array]> = [[this.keys[l], snapshot.keys[l]], [this.values[l], snapshot.values[l]]];
-      for (const [buf, data] of sides) {
+      const sides: Array<[GPUBuffer[], Float32Array]> = [[this.keys[l], snapshot.keys[l]], [this.values[l], snapshot.values[l]]];
+      for (const [shards, data] of sides) {
         // An f16 pool rounds the snapshot to nearest f16 (the same rounding as a live KV write).
         const stored = f16 ? f32ArrayToF16(data) : data;
         for (let b = 0; b < blocks; b++) {
-          this.checkBlock(blockTable[b]);
+          const dst = this.locate(blockTable[b]);
           const chunk = stored.subarray(b * perBlock, Math.min((b + 1) * perBlock, stored.length));
-          this.buffers.write(buf, chunk, blockTable[b] * this.blockBytes);
+          this.buffers.write(shards[dst.shard], chunk, dst.offset);
         }
       }
     }
   }
 
   destroy(): void {
-    for (const b of [...this.keys, ...this.values]) this.buffers.release(b);
+    for (const shards of this.sides()) for (const b of shards) this.buffers.release(b);
     this.keys.length = 0;
     this.values.length = 0;
   }

@@ -1,11 +1,13 @@
-import { planPoolLayout, type BlockCopy, type BlockId } from '../../domain/block-pool.ts';
+import { planPoolLayout, type BlockCopy, type BlockId, type BufferLimits, type PoolLayout } from '../../domain/block-pool.ts';
 import { DeviceLostError, InternalError, InvalidRequestError } from '../../domain/errors.ts';
-import type { KvDtype, ModelCacheSpec } from '../../domain/model-cache-spec.ts';
+import { bytesPerBlock, type KvDtype, type ModelCacheSpec } from '../../domain/model-cache-spec.ts';
+import { kvBudgetRequest, resolveKvBudget, type KvBudgetRequest } from '../../domain/kv-budget.ts';
+import { MAX_KV_SHARDS } from './ops/attention.ts';
 import { toModelCacheSpec, type ModelConfig } from '../../domain/model-config.ts';
 import { ropeInvFreq } from '../../domain/rope.ts';
 import { quantizedFingerprint } from '../../domain/weight-blocks.ts';
 import type { ForwardResult, KvSnapshot, ModelBackendPort, ModelFileSource, SequenceStep } from '../../ports/outbound.ts';
-import { readCheckpoint, readJsonFile } from '../safetensors/index.ts';
+import { readJsonFile, streamCheckpoint, type CheckpointProgress } from '../safetensors/index.ts';
 import { parseModelConfig } from '../../domain/model-config.ts';
 import { guardDeviceLoss, type GpuContext } from './device.ts';
 import type { KernelContext } from './dispatch.ts';
@@ -16,14 +18,19 @@ import { GpuKvPool } from './kv-pool.ts';
 import { PipelineCache } from './pipelines.ts';
 import { planStep } from './step-plan.ts';
 import { MAP_READ_MODE, Usage } from './usage.ts';
-import { uploadWeights, type UploadOptions } from './weights.ts';
+import { WeightLoader, type UploadOptions } from './weights.ts';
 
 export interface WebGpuBackendOptions extends UploadOptions {
   readonly modelId?: string;
   /** Tokens per KV block (power of two). Default 16. */
   readonly blockTokens?: number;
-  /** Bytes for the hot KV pool. Default 64 MiB. */
+  /**
+   * Bytes for the hot KV pool, or (kvBudgetFraction) a fraction of the device memory left after
+   * the weights. Default: derived from the adapter's limits and the weight bytes (the rule is in
+   * domain/kv-budget.ts).
+   */
   readonly kvBudgetBytes?: number;
+  readonly kvBudgetFraction?: number;
   /**
    * Storage of the hot KV pool: 'f16' (default; packed halves, half the bytes per token) or
    * 'f32'. Snapshots and blobs of either dtype restore into a pool of either.
@@ -31,9 +38,34 @@ export interface WebGpuBackendOptions extends UploadOptions {
   readonly kvDtype?: KvDtype;
   /** Turn buffer reuse off (debug). */
   readonly disableBufferReuse?: boolean;
+  /**
+   * Cap on the bytes of one KV pool buffer, below the device's storage binding limit (for tests:
+   * Dawn rounds a requested device limit up to 128 MiB). A pool over it is sharded.
+   */
+  readonly maxKvBindingBytes?: number;
+  /** Bytes of the weight files received, per file and overall, from the first bytes on. */
+  readonly onProgress?: (p: CheckpointProgress) => void;
 }
 
-const DEFAULT_KV_BUDGET = 64 * 1024 * 1024;
+/**
+ * The pool's buffers: a budget larger than one storage binding per layer and side is sharded
+ * (the binding limit is the device's, or the `maxKvBindingBytes` cap tests use). The attention
+ * kernel binds at most MAX_KV_SHARDS shards per side, so a derived budget (default, fraction)
+ * is cut to that, and a budget in bytes beyond it is refused with the numbers.
+ */
+function kvLayout(spec: ModelCacheSpec, request: KvBudgetRequest, budget: number, caps: BufferLimits, maxBindingBytes?: number): { layout: PoolLayout; budget: number } {
+  const limits = { maxBufferSize: caps.maxBufferSize, maxStorageBufferBindingSize: Math.min(caps.maxStorageBufferBindingSize, maxBindingBytes ?? Infinity) };
+  const layout = planPoolLayout(spec, budget, limits);
+  if (layout.shardCount <= MAX_KV_SHARDS) return { layout, budget };
+  const most = MAX_KV_SHARDS * layout.blocksPerShard * layout.bytesPerBlock;
+  if ('bytes' in request) {
+    throw new InvalidRequestError(`a KV budget of ${budget} bytes needs ${layout.shardCount} buffers per layer; this device holds at most ${most} bytes of KV (${MAX_KV_SHARDS} shards of ${layout.bytesPerShardBuffer} bytes per layer and side)`, {
+      budgetBytes: budget,
+      maxBytes: most,
+    });
+  }
+  return { layout: planPoolLayout(spec, most, limits), budget: most };
+}
 
 /** GPU memory by use, in bytes (allocated buffers, recycled transients included in activations). */
 export type GpuBytes = Readonly<Record<GpuBufferCategory, number>>;
@@ -49,6 +81,8 @@ export interface BackendLoadReport {
   readonly kv_dtype: KvDtype;
   /** Tokens the hot KV pool holds, all agents together. */
   readonly kv_pool_tokens: number;
+  /** How the pool was sized: the budget asked for (or derived), and the buffers it took. */
+  readonly kv_budget: { readonly rule: 'bytes' | 'fraction' | 'auto'; readonly bytes: number; readonly shards: number };
 }
 
 /**
@@ -68,6 +102,7 @@ export class WebGpuBackend implements ModelBackendPort {
     private readonly spec: ModelCacheSpec,
     resources: ForwardResources,
     private readonly weightMode: string,
+    private readonly budget: BackendLoadReport['kv_budget'],
   ) {
     this.ctx = resources.ctx;
     this.resources = resources;
@@ -79,15 +114,28 @@ export class WebGpuBackend implements ModelBackendPort {
   static async load(gpu: GpuContext, source: ModelFileSource, options: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
     const configText = new TextDecoder().decode(await source.read('config.json'));
     const config = parseModelConfig(await readJsonFile(source, 'config.json'));
-    const checkpoint = await readCheckpoint(source, configText);
     const buffers = new GpuBuffers(gpu.device, { reuse: options.disableBufferReuse !== true });
+    try {
+      return await WebGpuBackend.build(gpu, source, buffers, config, configText, options);
+    } catch (error) {
+      // A load that fails half way (a bad tensor, a broken download) leaves nothing allocated.
+      buffers.destroyAll();
+      throw error;
+    }
+  }
+
+  private static async build(gpu: GpuContext, source: ModelFileSource, buffers: GpuBuffers, config: ModelConfig, configText: string, options: WebGpuBackendOptions): Promise<WebGpuBackend> {
     const ctx: KernelContext = { device: gpu.device, buffers, pipelines: PipelineCache.for(gpu.device) };
     const kvDtype = options.kvDtype ?? 'f16';
     if (kvDtype !== 'f16' && kvDtype !== 'f32') throw new InvalidRequestError(`kvDtype must be 'f16' or 'f32', got ${String(kvDtype)}`, { kvDtype });
     if (options.weights !== undefined && options.weights !== 'q8' && options.weights !== 'q4') {
       throw new InvalidRequestError(`weights must be 'q8' or 'q4', got ${String(options.weights)}`, { weights: options.weights });
     }
-    const weights = uploadWeights(buffers, gpu.caps.maxStorageBufferBindingSize, config, checkpoint.tensors, options);
+    const budgetRequest = kvBudgetRequest(options.kvBudgetBytes, options.kvBudgetFraction);
+    // Tensor by tensor from the file (or download) to the GPU: the host never holds the checkpoint.
+    const loader = new WeightLoader(buffers, gpu.caps.maxStorageBufferBindingSize, config, options);
+    const checkpoint = await streamCheckpoint(source, loader, { configText, onProgress: options.onProgress });
+    const weights = loader.finish();
     const spec = toModelCacheSpec(config, {
       modelId: options.modelId ?? source.id,
       // Quantized weights compute different KV: caches made under them name them, so they never
@@ -96,10 +144,18 @@ export class WebGpuBackend implements ModelBackendPort {
       blockTokens: options.blockTokens,
       dtype: kvDtype,
     });
-    const layout = planPoolLayout(spec, options.kvBudgetBytes ?? DEFAULT_KV_BUDGET, gpu.caps);
+    const budgetBytes = resolveKvBudget(budgetRequest, {
+      limits: gpu.caps,
+      weightBytes: weights.bytes,
+      tokenBytes: bytesPerBlock(spec) / spec.blockTokens,
+      maxContext: config.maxPositionEmbeddings,
+    });
+    const { layout, budget: usedBudget } = kvLayout(spec, budgetRequest, budgetBytes, gpu.caps, options.maxKvBindingBytes);
     const kv = new GpuKvPool(buffers, gpu.device, spec, layout);
     const invFreq = buffers.upload('rope:invFreq', ropeInvFreq(config.headDim, config.ropeTheta, config.ropeScaling));
-    return new WebGpuBackend(gpu, config, spec, { ctx, config, weights, kv, invFreq }, options.weights ?? 'checkpoint');
+    const rule = 'bytes' in budgetRequest ? 'bytes' : 'fraction' in budgetRequest ? 'fraction' : 'auto';
+    const budget = { rule, bytes: usedBudget, shards: layout.shardCount } as const;
+    return new WebGpuBackend(gpu, config, spec, { ctx, config, weights, kv, invFreq }, options.weights ?? 'checkpoint', budget);
   }
 
   /**
@@ -144,6 +200,7 @@ export class WebGpuBackend implements ModelBackendPort {
       weights: this.weightMode,
       kv_dtype: this.spec.dtype,
       kv_pool_tokens: this.totalBlocks * this.spec.blockTokens,
+      kv_budget: this.budget,
     };
   }
 

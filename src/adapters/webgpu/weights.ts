@@ -2,8 +2,9 @@ import { InvalidRequestError } from '../../domain/errors.ts';
 import { f32ArrayToBf16, f32ArrayToF16 } from '../../domain/half.ts';
 import type { ModelConfig } from '../../domain/model-config.ts';
 import { EMBED_TOKENS, FINAL_NORM, LM_HEAD, assertTensorShapes, layerPrefix, modelTensorSpecs } from '../../domain/model-tensors.ts';
+import { STORAGE_RW } from './usage.ts';
 import { quantizeBlocks } from '../../domain/weight-blocks.ts';
-import { tensorToFloat32, typedView, type TensorEntry } from '../safetensors/index.ts';
+import { tensorToFloat32, typedView, type CheckpointConsumer, type StreamedTensor, type TensorEntry, type TensorHeader } from '../safetensors/index.ts';
 import type { GpuBuffers } from './gpu-buffers.ts';
 import { rowsPerPart, type GpuTensor, type GpuTensorPart } from './gpu-tensor.ts';
 import { fitsFormat, formatBytes, type GpuDtype } from './weight-formats.ts';
@@ -16,7 +17,8 @@ import { fitsFormat, formatBytes, type GpuDtype } from './weight-formats.ts';
  * registers. Vectors (norms, biases) are always f32: they are tiny and read once per row. A tied
  * lm_head is the embedding tensor itself (one copy). A matrix larger than the storage binding
  * limit (the device's, or `maxBindingBytes`) is split by rows into parts that each fit
- * (GpuTensor.parts); matmul and embedding give bitwise the unsplit results on them.
+ * (GpuTensor.parts); matmul and embedding give bitwise the unsplit results on them. Tensors
+ * arrive streamed (WeightLoader) and go to the GPU in row chunks: the host never holds a file.
  */
 export interface GpuLayerWeights {
   readonly inputNorm: GPUBuffer;
@@ -61,9 +63,10 @@ export interface UploadOptions {
    */
   readonly weights?: WeightQuantization;
   /**
-   * Cap on the bytes of one weight binding, below the device's maxStorageBufferBindingSize (for
-   * tests, which force small limits to exercise splitting). A matrix larger than the limit is
-   * split by rows into parts that each fit (see GpuTensor.parts).
+   * Cap on the bytes of one storage binding, below the device's maxStorageBufferBindingSize (for
+   * tests, which force small limits to exercise splitting: Dawn rounds a requested device limit
+   * up to 128 MiB). A matrix larger than the limit is split by rows into parts that each fit
+   * (see GpuTensor.parts).
    */
   readonly maxBindingBytes?: number;
 }
@@ -75,8 +78,8 @@ function nativeFormat(dtype: string): GpuDtype {
   return 'f32';
 }
 
-/** The tensor's elements in `dtype`, as bytes; a view of the file when no conversion is needed. */
-function encodeMatrix(e: TensorEntry, dtype: GpuDtype, cols: number): Uint8Array {
+/** Rows of `dtype`'s elements as bytes; a view of the input when no conversion is needed. */
+function encodeRows(e: Pick<TensorEntry, 'dtype' | 'data'>, dtype: GpuDtype, cols: number): Uint8Array {
   const bytes = (v: ArrayBufferView): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
   switch (dtype) {
     case 'f32':
@@ -91,63 +94,159 @@ function encodeMatrix(e: TensorEntry, dtype: GpuDtype, cols: number): Uint8Array
   }
 }
 
-class Uploader {
-  bytes = 0;
-  checkpointBytes = 0;
-  readonly byFormat: Record<string, number> = {};
+/**
+ * Input bytes encoded per write: the host holds one such chunk (and its encoding) of a tensor at
+ * a time, whatever the tensor's size, which bounds a load's host memory.
+ */
+const CHUNK_BYTES = 4 << 20;
+/** Bytes written between waits for the queue, so the driver's staging copies of writes are freed. */
+const FLUSH_BYTES = 8 << 20;
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/**
+ * Receives the checkpoint's tensors as they stream in (CheckpointConsumer) and writes each to
+ * its GPU buffers in row chunks: a matrix is encoded (16-bit kept, f32 narrowed, or quantized;
+ * rows are independent in every format, so chunking changes no byte) CHUNK_BYTES of input at a
+ * time. Tensors the model does not use are left unread (skipped). `finish` assembles the model.
+ */
+export class WeightLoader implements CheckpointConsumer {
+  private readonly matrices = new Map<string, GpuTensor>();
+  private readonly vectors = new Map<string, GPUBuffer>();
+  private readonly wanted = new Map<string, 'matrix' | 'vector'>();
+  private readonly limit: number;
+  private bytes = 0;
+  private checkpointBytes = 0;
+  private unflushed = 0;
+  private readonly byFormat: Record<string, number> = {};
+
   constructor(
     private readonly buffers: GpuBuffers,
-    private readonly tensors: ReadonlyMap<string, TensorEntry>,
-    private readonly maxBinding: number,
-    private readonly options: UploadOptions,
-  ) {}
-
-  entry(name: string): TensorEntry {
-    const e = this.tensors.get(name);
-    if (!e) throw new InvalidRequestError(`checkpoint has no tensor ${name}`, { tensor: name });
-    this.checkpointBytes += e.data.byteLength;
-    return e;
+    maxBinding: number,
+    private readonly config: ModelConfig,
+    private readonly options: UploadOptions = {},
+  ) {
+    this.limit = options.maxBindingBytes === undefined ? maxBinding : Math.min(maxBinding, options.maxBindingBytes);
+    if (!Number.isFinite(this.limit) || this.limit < 4) {
+      throw new InvalidRequestError(`maxBindingBytes must be a positive number of bytes`, { maxBindingBytes: options.maxBindingBytes });
+    }
+    for (const spec of modelTensorSpecs(config)) this.wanted.set(spec.name, spec.shape.length === 2 ? 'matrix' : 'vector');
   }
 
-  vector(name: string): GPUBuffer {
-    const data = tensorToFloat32(this.entry(name));
-    this.count('vector', data.byteLength);
-    return this.buffers.upload(`weight:${name}`, data, undefined, 'weights');
+  /** Validate every tensor against the config: nothing is allocated for a bad checkpoint. */
+  begin(tensors: ReadonlyMap<string, TensorHeader>): void {
+    for (const name of this.wanted.keys()) {
+      if (!tensors.has(name)) throw new InvalidRequestError(`checkpoint has no tensor ${name}`, { tensor: name });
+    }
+    assertTensorShapes(this.config, tensors);
   }
 
-  optionalVector(name: string): GPUBuffer | undefined {
-    return this.tensors.has(name) ? this.vector(name) : undefined;
+  async tensor(t: StreamedTensor): Promise<void> {
+    const kind = this.wanted.get(t.name);
+    if (!kind) return;
+    this.checkpointBytes += t.byteLength;
+    if (kind === 'vector') {
+      const data = tensorToFloat32({ dtype: t.dtype, data: await t.read(t.byteLength) });
+      this.count('vector', data.byteLength);
+      this.vectors.set(t.name, this.buffers.upload(`weight:${t.name}`, data, undefined, 'weights'));
+    } else {
+      this.matrices.set(t.name, await this.matrix(t));
+    }
+  }
+
+  finish(): GpuModelWeights {
+    const embed = this.matrix_(EMBED_TOKENS);
+    const layers = Array.from({ length: this.config.nLayers }, (_, i) => this.layer(i));
+    const lmHead = this.config.tieWordEmbeddings ? embed : this.matrix_(LM_HEAD);
+    return { embed, layers, finalNorm: this.vector_(FINAL_NORM), lmHead, bytes: this.bytes, checkpointBytes: this.checkpointBytes, bytesByFormat: { ...this.byFormat } };
   }
 
   /** The format a matrix is stored in: the quantization asked for, else the forced or native width. */
-  format(e: TensorEntry, name: string, cols: number): GpuDtype {
+  private format(dtype: string, name: string, cols: number): GpuDtype {
     const { weights, matrixDtype } = this.options;
-    const wanted = weights ?? matrixDtype ?? nativeFormat(e.dtype);
+    const wanted = weights ?? matrixDtype ?? nativeFormat(dtype);
     if (fitsFormat(wanted, cols)) return wanted;
     if (matrixDtype && !weights) throw new InvalidRequestError(`${wanted} matrix ${name} needs an even row length`, { tensor: name, cols });
     // Rows that are not whole blocks (or an odd 16-bit row): the narrowest format that fits,
     // 16-bit when quantizing (the CPU reference mirrors this in cpu/load.ts), else f32 (exact).
-    const sixteen: GpuDtype = e.dtype === 'BF16' ? 'bf16' : 'f16';
+    const sixteen: GpuDtype = dtype === 'BF16' ? 'bf16' : 'f16';
     return weights && fitsFormat(sixteen, cols) ? sixteen : 'f32';
   }
 
-  matrix(name: string): GpuTensor {
-    const e = this.entry(name);
-    const rows = e.shape.length === 2 ? e.shape[0] : 1;
-    const cols = e.shape[e.shape.length - 1];
-    const dtype = this.format(e, name, cols);
-    const data = encodeMatrix(e, dtype, cols);
-    this.count(dtype, data.byteLength);
-    const perPart = rowsPerPart(rows, cols, dtype, this.maxBinding);
-    if (perPart >= rows) return { buffer: this.buffers.upload(`weight:${name}:${dtype}`, data, undefined, 'weights'), dtype, shape: e.shape };
-    const rowBytes = formatBytes(dtype, 1, cols);
+  private async matrix(t: StreamedTensor): Promise<GpuTensor> {
+    const [rows, cols] = t.shape;
+    const dtype = this.format(t.dtype, t.name, cols);
+    const srcRowBytes = t.byteLength / rows;
+    const dstRowBytes = formatBytes(dtype, 1, cols);
+    const perPart = rowsPerPart(rows, cols, dtype, this.limit);
+    // Chunks of whole rows whose encoding is whole words, so every write starts on a word.
+    const align = 4 / gcd(dstRowBytes, 4);
+    const chunkRows = Math.max(align, Math.floor(CHUNK_BYTES / srcRowBytes / align) * align);
     const parts: GpuTensorPart[] = [];
     for (let rowStart = 0; rowStart < rows; rowStart += perPart) {
       const n = Math.min(perPart, rows - rowStart);
-      const slice = data.subarray(rowStart * rowBytes, (rowStart + n) * rowBytes);
-      parts.push({ buffer: this.buffers.upload(`weight:${name}:${dtype}:rows${rowStart}+${n}`, slice, undefined, 'weights'), rowStart, rows: n });
+      const label = perPart >= rows ? `weight:${t.name}:${dtype}` : `weight:${t.name}:${dtype}:rows${rowStart}+${n}`;
+      const buffer = this.buffers.createExact(label, n * dstRowBytes, STORAGE_RW, 'weights');
+      for (let r = 0; r < n; r += chunkRows) {
+        const m = Math.min(chunkRows, n - r);
+        const encoded = encodeRows({ dtype: t.dtype, data: await t.read(m * srcRowBytes) }, dtype, cols);
+        this.buffers.write(buffer, encoded, r * dstRowBytes);
+        this.count(dtype, encoded.byteLength);
+        await this.flushEvery(encoded.byteLength);
+      }
+      parts.push({ buffer, rowStart, rows: n });
     }
-    return { buffer: parts[0].buffer, dtype, shape: e.shape, parts };
+    if (parts.length === 1) return { buffer: parts[0].buffer, dtype, shape: t.shape };
+    return { buffer: parts[0].buffer, dtype, shape: t.shape, parts };
+  }
+
+  /**
+   * Queued writes keep a staging copy in the driver until the GPU has taken them: wait for the
+   * queue every FLUSH_BYTES so those copies never add up to the file.
+   */
+  private async flushEvery(bytes: number): Promise<void> {
+    this.unflushed += bytes;
+    if (this.unflushed < FLUSH_BYTES) return;
+    this.unflushed = 0;
+    await this.buffers.flushWrites();
+  }
+
+  private layer(i: number): GpuLayerWeights {
+    const p = layerPrefix(i);
+    const a = `${p}self_attn.`;
+    const c = this.config;
+    const optional = (name: string): GPUBuffer | undefined => this.vectors.get(name);
+    return {
+      inputNorm: this.vector_(`${p}input_layernorm.weight`),
+      q: this.matrix_(`${a}q_proj.weight`),
+      k: this.matrix_(`${a}k_proj.weight`),
+      v: this.matrix_(`${a}v_proj.weight`),
+      o: this.matrix_(`${a}o_proj.weight`),
+      qBias: c.attentionBias ? this.vector_(`${a}q_proj.bias`) : undefined,
+      kBias: c.attentionBias ? this.vector_(`${a}k_proj.bias`) : undefined,
+      vBias: c.attentionBias ? this.vector_(`${a}v_proj.bias`) : undefined,
+      oBias: c.attentionOutputBias ? optional(`${a}o_proj.bias`) : undefined,
+      qNorm: c.qkNorm ? this.vector_(`${a}q_norm.weight`) : undefined,
+      kNorm: c.qkNorm ? this.vector_(`${a}k_norm.weight`) : undefined,
+      postNorm: this.vector_(`${p}post_attention_layernorm.weight`),
+      gate: this.matrix_(`${p}mlp.gate_proj.weight`),
+      up: this.matrix_(`${p}mlp.up_proj.weight`),
+      down: this.matrix_(`${p}mlp.down_proj.weight`),
+    };
+  }
+
+  private matrix_(name: string): GpuTensor {
+    const m = this.matrices.get(name);
+    if (!m) throw new InvalidRequestError(`checkpoint has no tensor ${name}`, { tensor: name });
+    return m;
+  }
+
+  private vector_(name: string): GPUBuffer {
+    const v = this.vectors.get(name);
+    if (!v) throw new InvalidRequestError(`checkpoint has no tensor ${name}`, { tensor: name });
+    return v;
   }
 
   private count(format: string, bytes: number): void {
@@ -156,48 +255,22 @@ class Uploader {
   }
 }
 
-function uploadLayer(u: Uploader, config: ModelConfig, i: number): GpuLayerWeights {
-  const p = layerPrefix(i);
-  const a = `${p}self_attn.`;
-  return {
-    inputNorm: u.vector(`${p}input_layernorm.weight`),
-    q: u.matrix(`${a}q_proj.weight`),
-    k: u.matrix(`${a}k_proj.weight`),
-    v: u.matrix(`${a}v_proj.weight`),
-    o: u.matrix(`${a}o_proj.weight`),
-    qBias: config.attentionBias ? u.vector(`${a}q_proj.bias`) : undefined,
-    kBias: config.attentionBias ? u.vector(`${a}k_proj.bias`) : undefined,
-    vBias: config.attentionBias ? u.vector(`${a}v_proj.bias`) : undefined,
-    oBias: config.attentionOutputBias ? u.optionalVector(`${a}o_proj.bias`) : undefined,
-    qNorm: config.qkNorm ? u.vector(`${a}q_norm.weight`) : undefined,
-    kNorm: config.qkNorm ? u.vector(`${a}k_norm.weight`) : undefined,
-    postNorm: u.vector(`${p}post_attention_layernorm.weight`),
-    gate: u.matrix(`${p}mlp.gate_proj.weight`),
-    up: u.matrix(`${p}mlp.up_proj.weight`),
-    down: u.matrix(`${p}mlp.down_proj.weight`),
-  };
-}
-
-/** Validate every tensor against the config, then upload. Nothing is allocated for a bad checkpoint. */
-export function uploadWeights(
+/** Tensors already in memory through the same path (tests, tools): each is one chunk. */
+export async function uploadWeights(
   buffers: GpuBuffers,
   maxBinding: number,
   config: ModelConfig,
   tensors: ReadonlyMap<string, TensorEntry>,
   options: UploadOptions = {},
-): GpuModelWeights {
-  for (const spec of modelTensorSpecs(config)) {
-    if (!tensors.has(spec.name)) throw new InvalidRequestError(`checkpoint has no tensor ${spec.name}`, { tensor: spec.name });
+): Promise<GpuModelWeights> {
+  const loader = new WeightLoader(buffers, maxBinding, config, options);
+  const headers = new Map<string, TensorHeader>();
+  for (const [name, e] of tensors) headers.set(name, { dtype: e.dtype, shape: e.shape, byteLength: e.data.byteLength });
+  loader.begin(headers);
+  for (const [name, e] of tensors) {
+    let offset = 0;
+    const read = async (n: number): Promise<Uint8Array> => e.data.subarray(offset, (offset += n));
+    await loader.tensor({ name, dtype: e.dtype, shape: e.shape, byteLength: e.data.byteLength, read });
   }
-  assertTensorShapes(config, tensors);
-  const limit = options.maxBindingBytes === undefined ? maxBinding : Math.min(maxBinding, options.maxBindingBytes);
-  if (!Number.isFinite(limit) || limit < 4) {
-    throw new InvalidRequestError(`maxBindingBytes must be a positive number of bytes`, { maxBindingBytes: options.maxBindingBytes });
-  }
-  const u = new Uploader(buffers, tensors, limit, options);
-  const embed = u.matrix(EMBED_TOKENS);
-  const layers = Array.from({ length: config.nLayers }, (_, i) => uploadLayer(u, config, i));
-  const finalNorm = u.vector(FINAL_NORM);
-  const lmHead = config.tieWordEmbeddings ? embed : u.matrix(LM_HEAD);
-  return { embed, layers, finalNorm, lmHead, bytes: u.bytes, checkpointBytes: u.checkpointBytes, bytesByFormat: { ...u.byFormat } };
+  return loader.finish();
 }

@@ -156,12 +156,16 @@ export class KvManager {
     this.pool.dropCached();
   }
 
-  assertFits(blocks: number): void {
-    if (blocks > this.pool.totalBlocks) {
-      throw new PoolExhaustedError(`request needs ${blocks} KV blocks; the pool has ${this.pool.totalBlocks}`, {
-        requested: blocks,
-        total: this.pool.totalBlocks,
-      });
+  /** Refuse at submit a request whose context (prompt + max new tokens) exceeds the whole pool. */
+  assertFits(tokens: number): void {
+    const blocks = Math.ceil(tokens / this.blockTokens);
+    const total = this.pool.totalBlocks;
+    if (blocks > total) {
+      const capacity = total * this.blockTokens;
+      throw new PoolExhaustedError(
+        `request needs ${tokens} tokens of KV (${blocks} blocks of ${this.blockTokens}); the whole KV pool holds ${capacity} tokens (${total} blocks)`,
+        { tokensNeeded: tokens, poolTokens: capacity, requested: blocks, total },
+      );
     }
   }
 

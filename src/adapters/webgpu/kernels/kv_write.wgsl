@@ -8,11 +8,12 @@
 //                   two per u32 word, element e the low half of word e / 2 when e is even)
 //   slots:          u32 [n_tokens], destination slot of each token
 // Uniforms: n_pairs = n_tokens * row / 2, row (even: head_dim is even), pool_slots (slots the
-// pools hold), stride_x (threads per grid row).
+// bound pools hold), stride_x (threads per grid row), slot_base (first global slot of the bound
+// shard: a sharded pool is written one shard per dispatch, each skipping the other shards' slots).
 // Dispatch: one thread per PAIR of elements (a packed-f16 word is written whole, never
 // read-modify-written), ceil(n_pairs / 256) workgroups in x (y used past the x limit).
 
-struct Params { n_pairs: u32, row: u32, pool_slots: u32, stride_x: u32 }
+struct Params { n_pairs: u32, row: u32, pool_slots: u32, stride_x: u32, slot_base: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
 
 @group(0) @binding(0) var<storage, read> k: array<f32>;
 @group(0) @binding(1) var<storage, read> v: array<f32>;
@@ -26,9 +27,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = 2u * p;
   let token = i / params.row;
   let e = i % params.row;
-  let slot = slots[token];
-  // A slot past the pool is a caller bug; skipping it beats a clamped write that would corrupt
-  // the pool's last element (robust buffer access clamps out-of-range writes).
+  // Another shard's slot, or one past the pool (a caller bug: skipping it beats a clamped write
+  // that would corrupt the pool's last element, as robust buffer access clamps).
+  if (slots[token] < params.slot_base) { return; }
+  let slot = slots[token] - params.slot_base;
   if (slot >= params.pool_slots) { return; }
   // row is even, so dst is even and the pair never straddles two slots.
   let dst = slot * params.row + e;

@@ -4,15 +4,20 @@
 //
 // Layout:
 //   q, out:         f32 [n_tokens, n_heads, head_dim] (q after RoPE)
-//   k_pool, v_pool: [block, token_in_block, n_kv_heads, head_dim], f32 or packed f16: bindings
-//                   1 and 2, declared with k_at() / v_at() (which widen to f32) by the KV-dtype
-//                   accessor that ops/attention.ts prepends (kv_read_{f32,f16,f16_native}.wgsl)
-//   token_seq:      u32 [n_tokens], sequence of each query token
-//   token_pos:      u32 [n_tokens], absolute position of each query token
-//   block_tables:   u32, all sequences' block tables concatenated
-//   table_offsets:  u32 [n_seqs], start of each sequence's table in block_tables
-// Key position `pos` of sequence s lives in slot
-//   block_tables[table_offsets[s] + pos / block_tokens] * block_tokens + pos % block_tokens.
+//   KV pool:        per side (K, V) up to 2 shards, each [block, token_in_block, n_kv_heads,
+//                   head_dim] of blocks_per_shard blocks, f32 or packed f16: bindings 1, 2 (shard
+//                   0) and 5, 6 (shard 1), declared with k_at(shard, i) / v_at(shard, i) (which
+//                   widen to f32) by the KV-dtype accessor that ops/attention.ts prepends
+//                   (kv_read_{f32,f16,f16_native}.wgsl). Global block b is block
+//                   b % blocks_per_shard of shard b / blocks_per_shard.
+//   step_meta:      u32, four tables back to back (one binding, so that two shards per side fit
+//                   the 8 storage buffers every device has):
+//     [0, n_tokens)            token_seq: sequence of each query token
+//     [pos_at, +n_tokens)      token_pos: absolute position of each query token
+//     [offsets_at, +n_seqs)    table_offsets: start of each sequence's table in block_tables
+//     [tables_at, ...)         block_tables: all sequences' block tables concatenated
+// Key position `pos` of sequence s lives in global block
+//   block_tables[table_offsets[s] + pos / block_tokens], token pos % block_tokens.
 // Query head h reads kv head h / group_size (group_size = n_heads / n_kv_heads).
 //
 // Dispatch: x = ceil(n_tokens / tokens_per_group), y = n_kv_heads * head_chunks. A workgroup
@@ -49,16 +54,22 @@ struct Params {
   group_size: u32,
   head_chunks: u32,
   scale: f32,
+  blocks_per_shard: u32,
+  pos_at: u32,
+  tables_at: u32,
+  offsets_at: u32,
   _pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@group(0) @binding(4) var<storage, read> token_seq: array<u32>;
-@group(0) @binding(5) var<storage, read> token_pos: array<u32>;
-@group(0) @binding(6) var<storage, read> block_tables: array<u32>;
-@group(0) @binding(7) var<storage, read> table_offsets: array<u32>;
-@group(0) @binding(8) var<uniform> params: Params;
+@group(0) @binding(4) var<storage, read> step_meta: array<u32>;
+@group(0) @binding(7) var<uniform> params: Params;
+
+fn token_seq(t: u32) -> u32 { return step_meta[t]; }
+fn token_pos(t: u32) -> u32 { return step_meta[params.pos_at + t]; }
+fn table_offset(s: u32) -> u32 { return step_meta[params.offsets_at + s]; }
+fn block_table(i: u32) -> u32 { return step_meta[params.tables_at + i]; }
 
 // 8 + 8 + 8 + 1 KiB: fits the 32 KiB that desktop adapters and SwiftShader give (checked in TS).
 var<workgroup> k_tile: array<f32, TILE * MAX_HEAD_DIM>;
@@ -93,8 +104,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var my_seq = 0u;
   var my_pos = 0u;
   if (valid) {
-    my_seq = token_seq[token];
-    my_pos = token_pos[token];
+    my_seq = token_seq(token);
+    my_pos = token_pos(token);
     for (var d = lane; d < hd; d += LANES) { q_tile[slot * MAX_HEAD_DIM + d] = q[row + d]; }
   }
   if (lid < SLOTS) {
@@ -102,8 +113,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let present = lid < tb && t < params.n_tokens;
     tok_done[lid] = select(1u, 0u, present);
     if (present) {
-      tok_seq[lid] = token_seq[t];
-      tok_pos[lid] = token_pos[t];
+      tok_seq[lid] = token_seq(t);
+      tok_pos[lid] = token_pos(t);
     }
   }
   workgroupBarrier();
@@ -140,7 +151,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (workgroupUniformLoad(&seg_found) == 0u) { break; }
     let seq = workgroupUniformLoad(&seg_seq);
     let last = workgroupUniformLoad(&seg_last);
-    let table_base = table_offsets[seq];
+    let table_base = table_offset(seq);
     let in_seg = valid && my_seq == seq;
 
     // Counting tiles (not positions) cannot wrap around even for a bogus position near 2^32.
@@ -152,11 +163,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let j = e / hd;
         let pos = start + j;
         if (pos <= last) {
-          let block = block_tables[table_base + pos / params.block_tokens];
-          let slot_id = block * params.block_tokens + pos % params.block_tokens;
+          let block = block_table(table_base + pos / params.block_tokens);
+          let shard = block / params.blocks_per_shard;
+          let slot_id = (block - shard * params.blocks_per_shard) * params.block_tokens + pos % params.block_tokens;
           let src = (slot_id * params.n_kv_heads + kvh) * hd + e % hd;
-          k_tile[e] = k_at(src);
-          v_tile[e] = v_at(src);
+          k_tile[e] = k_at(shard, src);
+          v_tile[e] = v_at(shard, src);
         }
       }
       workgroupBarrier();

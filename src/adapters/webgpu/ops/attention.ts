@@ -32,6 +32,11 @@ function requireKvDtype(dtype: KvDtype): void {
 
 /** Constants of paged_attention.wgsl that the host must respect (they are not shapes). */
 export const ATTENTION_MAX_HEAD_DIM = 128;
+/**
+ * Shards per side the attention kernel binds: q, out, the step tables (one binding) and 2 x 2
+ * shard bindings are 7 storage buffers, within the 8 that WebGPU guarantees.
+ */
+export const MAX_KV_SHARDS = 2;
 /** Queries (token x head) one workgroup holds. */
 const SLOTS = 16;
 /** Workgroup memory the kernel declares: K, V tiles (16 x 128), queries (16 x 128), scores (16 x 16), bookkeeping. */
@@ -48,6 +53,11 @@ export interface KvWriteArgs {
   readonly kvDtype?: KvDtype;
   /** u32 [nTokens]: destination slot (blockId * blockTokens + offset) of each token. */
   readonly slots: GPUBuffer;
+  /**
+   * First global slot of the bound pools (a shard of a sharded pool; default 0): tokens whose
+   * slot lies outside [slotBase, slotBase + slots the pools hold) are left to other dispatches.
+   */
+  readonly slotBase?: number;
   readonly nTokens: number;
   readonly nKvHeads: number;
   readonly headDim: number;
@@ -56,8 +66,11 @@ export interface KvWriteArgs {
 export interface PagedAttentionArgs {
   /** [nTokens, nHeads, headDim] f32, after RoPE. */
   readonly q: GPUBuffer;
-  readonly kPool: GPUBuffer;
-  readonly vPool: GPUBuffer;
+  /** The pool of one layer: one buffer, or up to MAX_KV_SHARDS shards of `blocksPerShard` blocks each. */
+  readonly kPool: GPUBuffer | readonly GPUBuffer[];
+  readonly vPool: GPUBuffer | readonly GPUBuffer[];
+  /** Blocks per shard (global block b is block b % blocksPerShard of shard b / blocksPerShard). */
+  readonly blocksPerShard?: number;
   /** Storage of the pools (default 'f32'). */
   readonly kvDtype?: KvDtype;
   /** [nTokens, nHeads, headDim] f32. */
@@ -124,6 +137,7 @@ export function encodeKvWrite(ctx: KernelContext, encoder: GPUCommandEncoder, a:
   requireBytes('k', a.k, n * 4);
   requireBytes('v', a.v, n * 4);
   requireBytes('slots', a.slots, a.nTokens * 4);
+  if (a.slotBase !== undefined) requireCount('slotBase', a.slotBase, 0);
   requireDistinct('kPool', a.kPool, { vPool: a.vPool, k: a.k, v: a.v, slots: a.slots });
   requireDistinct('vPool', a.vPool, { k: a.k, v: a.v, slots: a.slots });
   const poolSlots = Math.floor(Math.min(a.kPool.size, a.vPool.size) / (row * kvBytesPerElement(dtype)));
@@ -142,7 +156,7 @@ export function encodeKvWrite(ctx: KernelContext, encoder: GPUCommandEncoder, a:
     `kv_write:${dtype}`,
     [a.k, a.v, a.kPool, a.vPool, a.slots],
     groups,
-    new Uint32Array([n / 2, row, Math.min(poolSlots, 0xffffffff), strideX]),
+    new Uint32Array([n / 2, row, Math.min(poolSlots, 0xffffffff), strideX, a.slotBase ?? 0, 0, 0, 0]),
     transients,
   );
 }
@@ -196,12 +210,10 @@ export function encodePagedAttention(ctx: KernelContext, encoder: GPUCommandEnco
   const dtype = a.kvDtype ?? 'f32';
   requireKvDtype(dtype);
   const blockBytes = a.blockTokens * a.nKvHeads * a.headDim * kvBytesPerElement(dtype);
-  requireBytes('kPool', a.kPool, blockBytes);
-  requireBytes('vPool', a.vPool, blockBytes);
+  const { kShards, vShards, blocksPerShard } = poolShards(a, blockBytes);
   requireDistinct('out', a.out, {
     q: a.q,
-    kPool: a.kPool,
-    vPool: a.vPool,
+    ...Object.fromEntries([...kShards, ...vShards].map((b, i) => [`pool${i}`, b])),
     tokenSeq: a.tokenSeq,
     tokenPos: a.tokenPos,
     blockTables: a.blockTables,
@@ -219,7 +231,9 @@ export function encodePagedAttention(ctx: KernelContext, encoder: GPUCommandEnco
   if (grid.groups[0] > limits.maxComputeWorkgroupsPerDimension || grid.groups[1] > limits.maxComputeWorkgroupsPerDimension) {
     throw new InvalidRequestError('paged attention dispatch exceeds the workgroup grid limit', { groups: grid.groups });
   }
-  const uniforms = new ArrayBuffer(48);
+  const meta = encodeStepMeta(ctx, encoder, a, transients);
+  const uniforms = new ArrayBuffer(64);
+  new Uint32Array(uniforms, 44, 4).set([blocksPerShard, meta.posAt, meta.tablesAt, meta.offsetsAt]);
   new Uint32Array(uniforms, 0, 10).set([
     a.nTokens,
     a.nSeqs,
@@ -238,9 +252,49 @@ export function encodePagedAttention(ctx: KernelContext, encoder: GPUCommandEnco
     encoder,
     ctx.pipelines.get(PAGED_ATTENTION, kvReadVariant(ctx.device, dtype)),
     `paged_attention:${dtype}`,
-    [a.q, a.kPool, a.vPool, a.out, a.tokenSeq, a.tokenPos, a.blockTables, a.tableOffsets],
+    // One shard: its buffers are bound again as shard 1 (read-only bindings may repeat).
+    [a.q, kShards[0], vShards[0], a.out, meta.buffer, kShards[1] ?? kShards[0], vShards[1] ?? vShards[0]],
     grid.groups,
     uniforms,
     transients,
   );
+}
+
+/** The pool's shards, checked: at most MAX_KV_SHARDS per side, each holding blocksPerShard blocks. */
+function poolShards(a: PagedAttentionArgs, blockBytes: number): { kShards: readonly GPUBuffer[]; vShards: readonly GPUBuffer[]; blocksPerShard: number } {
+  const kShards: readonly GPUBuffer[] = isShardList(a.kPool) ? a.kPool : [a.kPool];
+  const vShards: readonly GPUBuffer[] = isShardList(a.vPool) ? a.vPool : [a.vPool];
+  if (kShards.length < 1 || kShards.length > MAX_KV_SHARDS || vShards.length !== kShards.length) {
+    throw new InvalidRequestError(`paged attention binds 1 to ${MAX_KV_SHARDS} KV shards per side, got ${kShards.length} K and ${vShards.length} V`, {
+      k: kShards.length,
+      v: vShards.length,
+    });
+  }
+  // Unsharded: every block id is in shard 0.
+  const blocksPerShard = kShards.length === 1 ? (a.blocksPerShard ?? 0xffffffff) : (a.blocksPerShard ?? 0);
+  requireCount('blocksPerShard', blocksPerShard, 1);
+  kShards.forEach((b, i) => requireBytes(`kPool[${i}]`, b, blockBytes));
+  vShards.forEach((b, i) => requireBytes(`vPool[${i}]`, b, blockBytes));
+  return { kShards, vShards, blocksPerShard };
+}
+
+function isShardList(pool: GPUBuffer | readonly GPUBuffer[]): pool is readonly GPUBuffer[] {
+  return Array.isArray(pool);
+}
+
+/**
+ * The kernel's four step tables copied into one buffer (token_seq, token_pos, table_offsets,
+ * block_tables), so they take one binding and leave room for two KV shards per side.
+ */
+function encodeStepMeta(ctx: KernelContext, encoder: GPUCommandEncoder, a: PagedAttentionArgs, transients: GPUBuffer[]): { buffer: GPUBuffer; posAt: number; offsetsAt: number; tablesAt: number } {
+  const posAt = a.nTokens;
+  const offsetsAt = 2 * a.nTokens;
+  const tablesAt = offsetsAt + a.nSeqs;
+  const buffer = ctx.buffers.acquire('attention:step-meta', tablesAt * 4 + a.blockTables.size);
+  transients.push(buffer);
+  encoder.copyBufferToBuffer(a.tokenSeq, 0, buffer, 0, a.nTokens * 4);
+  encoder.copyBufferToBuffer(a.tokenPos, 0, buffer, posAt * 4, a.nTokens * 4);
+  encoder.copyBufferToBuffer(a.tableOffsets, 0, buffer, offsetsAt * 4, a.nSeqs * 4);
+  encoder.copyBufferToBuffer(a.blockTables, 0, buffer, tablesAt * 4, a.blockTables.size);
+  return { buffer, posAt, offsetsAt, tablesAt };
 }
