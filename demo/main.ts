@@ -11,6 +11,9 @@ interface FixtureEntry {
 
 const AGENTS = ['ROMEO', 'JULIET', 'MERCUTIO'];
 
+/** The trained embedded model (public/models/shakespeare-llama): the offline default, first in the list. */
+const EMBEDDED_DEFAULT: FixtureEntry = { id: 'shakespeare-llama', architecture: 'LlamaForCausalLM', dtype: 'F16', path: 'shakespeare-llama/' };
+
 /**
  * The demo: a few Shakespeare speakers as agents on one embedded tiny model. Each agent's KV
  * memory lives on the GPU while it talks, moves to host memory and IndexedDB when evicted or
@@ -48,7 +51,7 @@ class SemanticDemo extends LitElement {
   override async connectedCallback(): Promise<void> {
     super.connectedCallback();
     const index = (await (await fetch('/models/index.json')).json()) as { models: FixtureEntry[] };
-    this.models = index.models;
+    this.models = [EMBEDDED_DEFAULT, ...index.models];
     this.gpu = await this.client.gpuInfo();
     await this.load(this.models[0]?.id ?? '');
   }
