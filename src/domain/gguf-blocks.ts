@@ -16,7 +16,7 @@
  *   Q6_K 210 B / 256: ql u8[128] | qh u8[64] | scales i8[16] | d f16
  *                     x = d*sc[16-elem sub-block]*(q - 32), q = 4 bits of ql | 2 bits of qh << 4
  */
-import { InvalidRequestError, UnsupportedTensorTypeError } from './errors.ts';
+import { InternalError, InvalidRequestError, UnsupportedTensorTypeError } from './errors.ts';
 import { bf16BitsToF32, f16BitsToF32 } from './half.ts';
 import { ggmlType, isDequantizable, type GgmlTypeName } from './ggml-types.ts';
 
@@ -150,10 +150,11 @@ const DECODERS: Readonly<Partial<Record<GgmlTypeName, BlockDecoder>>> = {
  * tensor in errors. A type we cannot decode is an UnsupportedTensorTypeError naming both.
  */
 export function dequantizeGgml(type: string, bytes: Uint8Array, elements: number, tensor = '?'): Float32Array {
-  const decode = isDequantizable(type) ? DECODERS[type] : undefined;
-  if (decode === undefined) {
+  if (!isDequantizable(type)) {
     throw new UnsupportedTensorTypeError(`tensor ${tensor} has type ${type}, which the runtime cannot decode`, { tensor, type });
   }
+  const decode = DECODERS[type];
+  if (decode === undefined) throw new InternalError(`no decoder for ${type}`, { type });
   const { blockElements: B, blockBytes } = ggmlType(type);
   if (elements % B !== 0 || bytes.length < (elements / B) * blockBytes) {
     throw new InvalidRequestError(`tensor ${tensor}: ${bytes.length} bytes of ${type} do not hold ${elements} elements`, { tensor, type, elements });
