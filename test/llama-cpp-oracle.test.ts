@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getLlama, type Llama } from 'node-llama-cpp';
+import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
 import { CpuReferenceModel } from '../src/adapters/cpu/index.ts';
 import { dequantizeWeight, MemoryRangeSource, openGgufModel, readGgufWeightsF32 } from '../src/adapters/gguf/index.ts';
 
@@ -36,7 +36,7 @@ interface OracleStep {
 
 let llama: Llama;
 beforeAll(async () => {
-  llama = await getLlama({ gpu: false, build: 'never', progressLogs: false, logLevel: 'error' });
+  llama = await getLlama({ gpu: false, build: 'never', progressLogs: false, logLevel: LlamaLogLevel.error });
 });
 afterAll(async () => {
   await llama?.dispose();
