@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
+import { getLlama, LlamaLogLevel, type Llama, type Token } from 'node-llama-cpp';
 import { CpuReferenceModel } from '../src/adapters/cpu/index.ts';
 import { dequantizeWeight, MemoryRangeSource, openGgufModel, readGgufWeightsF32 } from '../src/adapters/gguf/index.ts';
 
@@ -42,7 +42,9 @@ afterAll(async () => {
   await llama?.dispose();
 });
 
-async function llamaCppGreedy(file: string, prompt: readonly number[], vocab: number): Promise<OracleStep[]> {
+async function llamaCppGreedy(file: string, promptIds: readonly number[], vocab: number): Promise<OracleStep[]> {
+  // node-llama-cpp brands token ids; ours are plain vocab indices of the same file.
+  const prompt = promptIds as readonly Token[];
   const model = await llama.loadModel({ modelPath: join(GGUF_DIR, file), gpuLayers: 0 });
   try {
     const ctx = await model.createContext({ contextSize: 128, batchSize: 128, threads: 1, sequences: 1 });
