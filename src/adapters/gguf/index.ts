@@ -5,3 +5,4 @@ export { MemoryRangeSource } from './memory-source.ts';
 export { ggufModelConfig, ggufArchitecture, metaNumber, metaString } from './model-config.ts';
 export { hfTensorName, unpermuteRows, readGgufWeight, dequantizeWeight, readRopeFactors, type GgufWeight } from './weights.ts';
 export { openGgufModel, readGgufWeightsF32, type GgufModel } from './model.ts';
+export { ggufTokenizerFiles, GgufTokenizerSource, spmMerges } from './tokenizer.ts';
