@@ -5,7 +5,7 @@ import { toModelCacheSpec, type ModelConfig } from '../../domain/model-config.ts
 import { ropeInvFreq } from '../../domain/rope.ts';
 import { quantizedFingerprint } from '../../domain/weight-blocks.ts';
 import type { ForwardResult, KvSnapshot, ModelBackendPort, ModelFileSource, SequenceStep } from '../../ports/outbound.ts';
-import { readCheckpoint, readJsonFile } from '../safetensors/index.ts';
+import { readCheckpoint, readJsonFile, type TensorEntry } from '../safetensors/index.ts';
 import { parseModelConfig } from '../../domain/model-config.ts';
 import { guardDeviceLoss, type GpuContext } from './device.ts';
 import type { KernelContext } from './dispatch.ts';
@@ -80,6 +80,20 @@ export class WebGpuBackend implements ModelBackendPort {
     const configText = new TextDecoder().decode(await source.read('config.json'));
     const config = parseModelConfig(await readJsonFile(source, 'config.json'));
     const checkpoint = await readCheckpoint(source, configText);
+    return WebGpuBackend.fromTensors(gpu, config, checkpoint, { ...options, modelId: options.modelId ?? source.id });
+  }
+
+  /**
+   * A backend over tensors read by any loader: safetensors entries, or matrices already in a
+   * ggml block layout (BlockTensorEntry, from a GGUF file) that are uploaded byte for byte.
+   * `fingerprint` names the weights (for GGUF it covers the quantized tensors).
+   */
+  static fromTensors(
+    gpu: GpuContext,
+    config: ModelConfig,
+    checkpoint: { readonly tensors: ReadonlyMap<string, TensorEntry>; readonly fingerprint: string },
+    options: WebGpuBackendOptions = {},
+  ): WebGpuBackend {
     const buffers = new GpuBuffers(gpu.device, { reuse: options.disableBufferReuse !== true });
     const ctx: KernelContext = { device: gpu.device, buffers, pipelines: PipelineCache.for(gpu.device) };
     const kvDtype = options.kvDtype ?? 'f16';
@@ -89,7 +103,7 @@ export class WebGpuBackend implements ModelBackendPort {
     }
     const weights = uploadWeights(buffers, gpu.caps.maxStorageBufferBindingSize, config, checkpoint.tensors, options);
     const spec = toModelCacheSpec(config, {
-      modelId: options.modelId ?? source.id,
+      modelId: options.modelId ?? 'model',
       // Quantized weights compute different KV: caches made under them name them, so they never
       // restore into the unquantized model or the other quantization (and the reverse).
       fingerprint: quantizedFingerprint(checkpoint.fingerprint, options.weights),

@@ -1,4 +1,4 @@
-import { InvalidRequestError } from '../../domain/errors.ts';
+import { InvalidRequestError, UnsupportedTensorTypeError } from '../../domain/errors.ts';
 import { f32ArrayToBf16, f32ArrayToF16 } from '../../domain/half.ts';
 import type { ModelConfig } from '../../domain/model-config.ts';
 import { EMBED_TOKENS, FINAL_NORM, LM_HEAD, assertTensorShapes, layerPrefix, modelTensorSpecs } from '../../domain/model-tensors.ts';
@@ -6,7 +6,7 @@ import { quantizeBlocks } from '../../domain/weight-blocks.ts';
 import { tensorToFloat32, typedView, type TensorEntry } from '../safetensors/index.ts';
 import type { GpuBuffers } from './gpu-buffers.ts';
 import { rowsPerPart, type GpuTensor, type GpuTensorPart } from './gpu-tensor.ts';
-import { fitsFormat, formatBytes, type GpuDtype } from './weight-formats.ts';
+import { fitsFormat, formatBytes, gpuDtypeOfGgml, type GpuDtype } from './weight-formats.ts';
 
 /**
  * Checkpoint tensors in GPU buffers. Matrices (embedding and lm_head included) keep the
@@ -75,8 +75,21 @@ function nativeFormat(dtype: string): GpuDtype {
   return 'f32';
 }
 
+/** A matrix already in a ggml block layout (a GGUF weight, `data` its bytes): uploaded as is. */
+export interface BlockTensorEntry extends TensorEntry {
+  readonly ggmlType: string;
+}
+
+function keptBlockFormat(e: TensorEntry, name: string): GpuDtype | undefined {
+  if (!('ggmlType' in e) || typeof e.ggmlType !== 'string') return undefined;
+  const dtype = gpuDtypeOfGgml(e.ggmlType);
+  if (dtype === undefined) throw new UnsupportedTensorTypeError(`tensor ${name} has type ${e.ggmlType}, which the GPU kernels cannot read`, { tensor: name, type: e.ggmlType });
+  return dtype;
+}
+
 /** The tensor's elements in `dtype`, as bytes; a view of the file when no conversion is needed. */
 function encodeMatrix(e: TensorEntry, dtype: GpuDtype, cols: number): Uint8Array {
+  if ('ggmlType' in e) return e.data;
   const bytes = (v: ArrayBufferView): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
   switch (dtype) {
     case 'f32':
@@ -88,6 +101,8 @@ function encodeMatrix(e: TensorEntry, dtype: GpuDtype, cols: number): Uint8Array
     case 'q8':
     case 'q4':
       return quantizeBlocks(dtype, tensorToFloat32(e), cols);
+    default:
+      throw new InvalidRequestError(`${dtype} weights are only loaded from files that store them`, { dtype });
   }
 }
 
@@ -121,6 +136,8 @@ class Uploader {
 
   /** The format a matrix is stored in: the quantization asked for, else the forced or native width. */
   format(e: TensorEntry, name: string, cols: number): GpuDtype {
+    const kept = keptBlockFormat(e, name);
+    if (kept !== undefined) return kept;
     const { weights, matrixDtype } = this.options;
     const wanted = weights ?? matrixDtype ?? nativeFormat(e.dtype);
     if (fitsFormat(wanted, cols)) return wanted;
