@@ -84,6 +84,15 @@ describe('GGUF model loading', () => {
     expect(b.fingerprint).not.toBe(a.fingerprint);
   });
 
+  it('the same weights quantized differently get different fingerprints (caches never cross)', async () => {
+    const q8 = await open('tiny-llama-q8_0.gguf');
+    const fixture = GGUF_FIXTURES.find((f) => f.file === 'tiny-llama-q8_0.gguf');
+    if (fixture === undefined) throw new TypeError('fixture missing');
+    const q4 = await openGgufModel(new MemoryRangeSource(buildGguf({ ...fixture, recipe: () => 'Q4_0' })));
+    expect(q4.config).toEqual(q8.config);
+    expect(q4.fingerprint).not.toBe(q8.fingerprint);
+  });
+
   it('tools/make-gguf.ts reproduces every committed GGUF fixture byte for byte', () => {
     for (const f of GGUF_FIXTURES) {
       const committed = readFileSync(join(MODELS, 'gguf', f.file));
