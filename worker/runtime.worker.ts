@@ -14,6 +14,7 @@ import type { DeviceBackend } from '../src/application/recovering-runtime.ts';
 import { validateSampling } from '../src/domain/sampling.ts';
 import { generateBatch } from '../src/application/batch-generate.ts';
 import { FetchModelSource } from '../src/adapters/http/fetch-model-source.ts';
+import { isGgufSource, loadGgufOnDevice } from './gguf-load.ts';
 import { HfTokenizer } from '../src/adapters/tokenizer/index.ts';
 import { createGpuContext, type GpuContext } from '../src/adapters/webgpu/device.ts';
 import { WebGpuBackend } from '../src/adapters/webgpu/webgpu-backend.ts';
@@ -49,6 +50,28 @@ async function loadOnDevice(descriptor: ModelDescriptor, files: FetchModelSource
   const backend = await WebGpuBackend.load(context, files, { modelId: descriptor.id, weights, kvDtype, kvBudgetBytes });
   await backend.warmup();
   return { backend, lost: context.lost };
+}
+
+interface LoadedBackend {
+  readonly first: DeviceBackend;
+  readonly tokenizer: HfTokenizer;
+  /** After a device loss the runtime loads the model again on a new device (files are cached). */
+  readonly reload: () => Promise<DeviceBackend>;
+}
+
+async function loadFolder(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void): Promise<LoadedBackend> {
+  const files = new FetchModelSource(descriptor.source, { onProgress });
+  const first = await loadOnDevice(descriptor, files);
+  const tokenizer = await HfTokenizer.fromFiles(files).catch((e: unknown) => {
+    first.backend.dispose();
+    throw e;
+  });
+  return { first, tokenizer, reload: () => loadOnDevice(descriptor, new FetchModelSource(descriptor.source)) };
+}
+
+async function loadGguf(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void): Promise<LoadedBackend> {
+  const { device, tokenizer } = await loadGgufOnDevice(await gpu(), descriptor, onProgress);
+  return { first: device, tokenizer, reload: async () => (await loadGgufOnDevice(await gpu(), descriptor)).device };
 }
 
 function requireModel(): Loaded {
@@ -98,14 +121,9 @@ const api: Omit<RuntimeApi, AgentMethods> = {
     if (weights !== undefined && weights !== 'q8' && weights !== 'q4') throw new InvalidRequestError('weights must be q8 or q4 (or absent)', { weights: String(weights) });
     if (kvDtype !== undefined && kvDtype !== 'f16' && kvDtype !== 'f32') throw new InvalidRequestError('kvDtype must be f16 or f32', { kvDtype: String(kvDtype) });
     if (kvBudgetBytes !== undefined) validatePositiveInt(kvBudgetBytes, 'kvBudgetBytes');
-    const files = new FetchModelSource(descriptor.source, { onProgress });
-    const first = await loadOnDevice(descriptor, files);
-    const tokenizer = await HfTokenizer.fromFiles(files).catch((e: unknown) => {
-      first.backend.dispose();
-      throw e;
-    });
-    // After a device loss the runtime loads the model again on a new device (files are cached).
-    const reload = (): Promise<DeviceBackend> => loadOnDevice(descriptor, new FetchModelSource(descriptor.source));
+    const { first, tokenizer, reload } = isGgufSource(descriptor.source)
+      ? await loadGguf(descriptor, onProgress)
+      : await loadFolder(descriptor, onProgress);
     const agents = await AgentRuntime.create(first, reload, tokenizer, cache);
     if (current) {
       await current.agents.store.persistAll().catch(() => undefined);

@@ -1,7 +1,7 @@
 /**
  * A ByteRangeSource over HTTP range requests, so a multi-GB GGUF file on the Hugging Face hub is
  * read tensor by tensor and never held whole. The server must answer `Range` with 206. In a
- * browser each range is kept in the Cache API (key: URL + range), so a reload or an offline start
+ * browser each range is kept in the Cache API (key: the URL with the range in its query), so a reload or an offline start
  * reads the same ranges from the cache; the reader asks for the same ranges every time.
  */
 import { InvalidRequestError, ModelNotFoundError } from '../../domain/errors.ts';
@@ -60,7 +60,8 @@ export class HttpRangeSource implements ByteRangeSource {
   private async range(offset: number, length: number): Promise<Response> {
     const header = `bytes=${offset}-${offset + length - 1}`;
     const cache = await this.cache();
-    const key = `${this.id}#${header}`;
+    // The Cache API ignores URL fragments when matching, so the range goes in the query.
+    const key = `${this.id}${this.id.includes('?') ? '&' : '?'}semantic-range=${offset}-${offset + length - 1}`;
     const hit = await cache?.match(key);
     if (hit) return hit;
     let res: Response;
