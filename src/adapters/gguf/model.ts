@@ -10,7 +10,7 @@ import { Hash64 } from '../../domain/fingerprint.ts';
 import type { ModelConfig } from '../../domain/model-config.ts';
 import type { ByteRangeSource } from '../../ports/outbound.ts';
 import { ggufModelConfig } from './model-config.ts';
-import { readGguf, readTensorBytes, type GgufFile, type ReadGgufOptions } from './reader.ts';
+import { readGguf, type GgufFile, type ReadGgufOptions } from './reader.ts';
 import { readGgufWeight, readRopeFactors, type GgufWeight } from './weights.ts';
 
 export interface GgufModel {
@@ -64,4 +64,3 @@ export async function readGgufWeightsF32(model: GgufModel, dequantize: (w: GgufW
   return out;
 }
 
-export { readTensorBytes };
