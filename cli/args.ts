@@ -86,7 +86,7 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs {
     } else throw new InvalidRequestError(`unknown argument ${a}`, { argument: a });
   }
   const model = values.get('--model');
-  if (!model) throw new InvalidRequestError('--model <dir> is required');
+  if (!model) throw new InvalidRequestError('--model <dir|file.gguf> is required');
   const inputs = ['--prompt', '--prompt-ids', '--chat', '--batch'].filter((f) => values.has(f));
   if (inputs.length !== 1) throw new InvalidRequestError('give exactly one of --prompt, --prompt-ids, --chat or --batch');
   return {
@@ -112,7 +112,7 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs {
   };
 }
 
-export const USAGE = `usage: semantic generate --model <dir> (--prompt <text> | --prompt-ids 1,2,3 | --chat <text> | --batch <requests.json>)
+export const USAGE = `usage: semantic generate --model <dir|file.gguf> (--prompt <text> | --prompt-ids 1,2,3 | --chat <text> | --batch <requests.json>)
          [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
          [--block-tokens B] [--json] [--dump-logits <file.safetensors>]
          [--weights q8|q4] [--kv-dtype f16|f32] [--kv-budget <bytes (256M) or a fraction of free memory (0.25, 25%)>]

@@ -22,7 +22,8 @@ import { nodeGpu } from '../src/adapters/node/dawn.ts';
 import { FsModelSource } from '../src/adapters/node/hf-folder.ts';
 import { serializeSafetensors } from '../src/adapters/safetensors/index.ts';
 import { HfTokenizer } from '../src/adapters/tokenizer/index.ts';
-import { createGpuContext } from '../src/adapters/webgpu/device.ts';
+import { createGpuContext, type GpuContext } from '../src/adapters/webgpu/device.ts';
+import { ggufBackend, openGgufPath } from './gguf-model.ts';
 import { WebGpuBackend } from '../src/adapters/webgpu/webgpu-backend.ts';
 import { parseGenerateArgs, USAGE, type GenerateArgs } from './args.ts';
 
@@ -84,20 +85,38 @@ async function generateWithCache(args: GenerateArgs, backend: WebGpuBackend, tok
   process.stdout.write(args.json ? `${JSON.stringify(out)}\n` : `${out.text}\n`);
 }
 
-async function generate(args: GenerateArgs): Promise<void> {
-  const t0 = performance.now();
-  const dir = resolve(args.model);
-  const files = new FsModelSource(dir);
-  const tokenizer = await HfTokenizer.load({ modelId: basename(dir), localModelPath: dirname(dir), files });
-  const gpu = await createGpuContext({ gpu: nodeGpu() });
-  const backend = await WebGpuBackend.load(gpu, files, {
-    modelId: basename(dir),
+/**
+ * The backend and tokenizer of `--model`: an HF folder, or a lone `.gguf` file whose tensors keep
+ * their block layouts on the GPU and whose tokenizer comes from its metadata.
+ */
+async function loadModel(args: GenerateArgs, gpu: GpuContext): Promise<{ backend: WebGpuBackend; tokenizer: HfTokenizer }> {
+  const path = resolve(args.model);
+  const options = {
+    modelId: basename(path),
     blockTokens: args.blockTokens,
-    weights: weightsArg(args.weights),
-    kvDtype: args.kvDtype === 'f32' ? 'f32' : 'f16',
+    kvDtype: args.kvDtype === 'f32' ? ('f32' as const) : ('f16' as const),
     kvBudgetBytes: args.kvBudgetBytes,
     kvBudgetFraction: args.kvBudgetFraction,
-  });
+  };
+  if (path.endsWith('.gguf')) {
+    if (args.weights !== undefined) throw new InvalidRequestError('--weights does not apply to a GGUF file: its tensors keep their own types');
+    const gguf = await openGgufPath(path);
+    try {
+      return { backend: await ggufBackend(gpu, gguf.model, options), tokenizer: gguf.tokenizer };
+    } finally {
+      await gguf.source.close();
+    }
+  }
+  const files = new FsModelSource(path);
+  const tokenizer = await HfTokenizer.load({ modelId: basename(path), localModelPath: dirname(path), files });
+  const backend = await WebGpuBackend.load(gpu, files, { ...options, weights: weightsArg(args.weights) });
+  return { backend, tokenizer };
+}
+
+async function generate(args: GenerateArgs): Promise<void> {
+  const t0 = performance.now();
+  const gpu = await createGpuContext({ gpu: nodeGpu() });
+  const { backend, tokenizer } = await loadModel(args, gpu);
   await backend.warmup();
   if (args.batch !== undefined || args.cacheDir !== undefined) {
     await (args.batch !== undefined ? batch(args, backend, tokenizer) : generateWithCache(args, backend, tokenizer));

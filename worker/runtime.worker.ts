@@ -18,6 +18,7 @@ import { validateSampling } from '../src/domain/sampling.ts';
 import { kvBudgetRequest } from '../src/domain/kv-budget.ts';
 import { generateBatch } from '../src/application/batch-generate.ts';
 import { FetchModelSource } from '../src/adapters/http/fetch-model-source.ts';
+import { isGgufSource, loadGgufOnDevice } from './gguf-load.ts';
 import { HfTokenizer } from '../src/adapters/tokenizer/index.ts';
 import { createGpuContext, type GpuContext } from '../src/adapters/webgpu/device.ts';
 import { WebGpuBackend } from '../src/adapters/webgpu/webgpu-backend.ts';
@@ -65,16 +66,33 @@ async function loadOnDevice(descriptor: ModelDescriptor, files: FetchModelSource
   return { backend, lost: context.lost };
 }
 
-/** Load the model on the GPU (replacing the current one, whose agents are persisted first). */
-async function loadFresh(descriptor: ModelDescriptor, key: string, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo> {
+interface LoadedBackend {
+  readonly first: DeviceBackend;
+  readonly tokenizer: HfTokenizer;
+  /** After a device loss the runtime loads the model again on a new device (files are cached). */
+  readonly reload: () => Promise<DeviceBackend>;
+}
+
+async function loadFolder(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void): Promise<LoadedBackend> {
   const files = new FetchModelSource(descriptor.source, { onProgress });
   const first = await loadOnDevice(descriptor, files, onProgress);
   const tokenizer = await HfTokenizer.fromFiles(files).catch((e: unknown) => {
     first.backend.dispose();
     throw e;
   });
-  // After a device loss the runtime loads the model again on a new device (files are cached).
-  const reload = (): Promise<DeviceBackend> => loadOnDevice(descriptor, new FetchModelSource(descriptor.source));
+  return { first, tokenizer, reload: () => loadOnDevice(descriptor, new FetchModelSource(descriptor.source)) };
+}
+
+async function loadGguf(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void): Promise<LoadedBackend> {
+  const { device, tokenizer } = await loadGgufOnDevice(await gpu(), descriptor, onProgress);
+  return { first: device, tokenizer, reload: async () => (await loadGgufOnDevice(await gpu(), descriptor)).device };
+}
+
+/** Load the model on the GPU (replacing the current one, whose agents are persisted first). */
+async function loadFresh(descriptor: ModelDescriptor, key: string, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo> {
+  const { first, tokenizer, reload } = isGgufSource(descriptor.source)
+    ? await loadGguf(descriptor, onProgress)
+    : await loadFolder(descriptor, onProgress);
   const agents = await AgentRuntime.create(first, reload, tokenizer, cache);
   if (current) {
     await current.agents.store.persistAll().catch(() => undefined);

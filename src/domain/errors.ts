@@ -84,6 +84,19 @@ export class UnsupportedModelError extends SemanticError {
   override readonly name = 'UnsupportedModelError';
   readonly code = 'UNSUPPORTED_MODEL';
 }
+/**
+ * A model file (GGUF, MLX safetensors) is malformed: `details.reason` names what was wrong, so
+ * untrusted bytes only ever produce this error with a stated reason.
+ */
+export class ModelFormatError extends SemanticError {
+  override readonly name = 'ModelFormatError';
+  readonly code = 'MODEL_FORMAT';
+}
+/** A weight tensor is stored in a type we cannot compute with; details name the tensor and type. */
+export class UnsupportedTensorTypeError extends SemanticError {
+  override readonly name = 'UnsupportedTensorTypeError';
+  readonly code = 'UNSUPPORTED_TENSOR_TYPE';
+}
 /** Tokenizer files are missing or cannot be loaded. */
 export class TokenizerError extends SemanticError {
   override readonly name = 'TokenizerError';
@@ -113,6 +126,8 @@ const REGISTRY: ReadonlyMap<string, ErrorCtor> = new Map<string, ErrorCtor>([
   ['DeviceLostError', DeviceLostError],
   ['AgentBusyError', AgentBusyError],
   ['UnsupportedModelError', UnsupportedModelError],
+  ['ModelFormatError', ModelFormatError],
+  ['UnsupportedTensorTypeError', UnsupportedTensorTypeError],
   ['TokenizerError', TokenizerError],
   ['CancelledError', CancelledError],
   ['InternalError', InternalError],

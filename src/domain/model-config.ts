@@ -23,7 +23,12 @@ export type RopeScaling =
       readonly lowFreqFactor: number;
       readonly highFreqFactor: number;
       readonly originalMaxPositionEmbeddings: number;
-    };
+    }
+  /**
+   * Per-frequency divisors of inv_freq, as GGUF files carry Llama 3 scaling (`rope_freqs.weight`,
+   * headDim/2 values) instead of its parameters.
+   */
+  | { readonly type: 'factors'; readonly factors: readonly number[] };
 
 export interface ModelConfig {
   readonly architecture: Architecture;

@@ -40,6 +40,11 @@ export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling
     for (let i = 0; i < half; i++) invFreq[i] = invFreq[i] / scaling.factor;
   } else if (scaling.type === 'llama3') {
     llama3Adjust(invFreq, scaling);
+  } else if (scaling.type === 'factors') {
+    if (scaling.factors.length !== half || !scaling.factors.every((f) => f > 0 && Number.isFinite(f))) {
+      throw new InvalidRequestError(`RoPE needs ${half} positive frequency factors`, { got: scaling.factors.length });
+    }
+    for (let i = 0; i < half; i++) invFreq[i] = invFreq[i] / scaling.factors[i];
   }
   return invFreq;
 }

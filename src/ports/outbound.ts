@@ -70,6 +70,19 @@ export interface ModelFileStream {
   readonly chunks: AsyncIterable<Uint8Array>;
 }
 
+/**
+ * Random access to one large file (a GGUF checkpoint): a file handle on disk, HTTP range requests
+ * in the browser, or bytes already in memory. Readers take what they need, never the whole file.
+ */
+export interface ByteRangeSource {
+  /** A human-readable id: the path or URL. */
+  readonly id: string;
+  /** Total size of the file in bytes. */
+  readonly size: number;
+  /** Exactly `length` bytes from `offset`; callers keep offset + length <= size. */
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Model backend
 

@@ -1,5 +1,8 @@
 import { bf16ArrayToF32, f16ArrayToF32, f32ArrayToBf16, f32ArrayToF16 } from '../../src/domain/half.ts';
 import { dequantizeBlocks, quantizeBlocks } from '../../src/domain/weight-blocks.ts';
+import { dequantizeGgml } from '../../src/domain/gguf-blocks.ts';
+import type { GgmlTypeName } from '../../src/domain/ggml-types.ts';
+import { quantizeGgml } from '../../tools/ggml-quantize.ts';
 import type { GpuDtype } from '../../src/adapters/webgpu/weight-formats.ts';
 
 export const ALL_WEIGHT_DTYPES: readonly GpuDtype[] = ['f32', 'f16', 'bf16', 'q8', 'q4'];
@@ -26,5 +29,14 @@ export function packMatrix(dtype: GpuDtype, w32: Float32Array, cols: number): { 
       const packed = quantizeBlocks(dtype, w32, cols);
       return { ref: dequantizeBlocks(dtype, packed, w32.length), packed };
     }
+    default: {
+      // GGUF layouts kept as files store them: quantized by the fixture tools, decoded by the domain.
+      const type = dtype.toUpperCase() as GgmlTypeName;
+      const packed = quantizeGgml(type, w32);
+      return { ref: dequantizeGgml(type, packed, w32.length), packed };
+    }
   }
 }
+
+/** The GGUF block formats the kernels read in place (K-quants need rows of 256). */
+export const GGUF_WEIGHT_DTYPES: readonly GpuDtype[] = ['q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k'];

@@ -7,7 +7,7 @@ import { toModelCacheSpec, type ModelConfig } from '../../domain/model-config.ts
 import { ropeInvFreq } from '../../domain/rope.ts';
 import { quantizedFingerprint } from '../../domain/weight-blocks.ts';
 import type { ForwardResult, KvSnapshot, ModelBackendPort, ModelFileSource, SequenceStep } from '../../ports/outbound.ts';
-import { readJsonFile, streamCheckpoint, type CheckpointProgress } from '../safetensors/index.ts';
+import { readJsonFile, streamCheckpoint, type CheckpointProgress, type TensorEntry } from '../safetensors/index.ts';
 import { parseModelConfig } from '../../domain/model-config.ts';
 import { guardDeviceLoss, type GpuContext } from './device.ts';
 import type { KernelContext } from './dispatch.ts';
@@ -18,7 +18,10 @@ import { GpuKvPool } from './kv-pool.ts';
 import { PipelineCache } from './pipelines.ts';
 import { planStep } from './step-plan.ts';
 import { MAP_READ_MODE, Usage } from './usage.ts';
-import { WeightLoader, type UploadOptions } from './weights.ts';
+import { feedTensors, WeightLoader, type UploadOptions } from './weights.ts';
+
+/** Feeds a checkpoint's tensors to the loader (streamed from a file, or held in memory); returns its fingerprint. */
+type WeightSource = (loader: WeightLoader) => Promise<{ readonly fingerprint: string }>;
 
 export interface WebGpuBackendOptions extends UploadOptions {
   readonly modelId?: string;
@@ -114,9 +117,33 @@ export class WebGpuBackend implements ModelBackendPort {
   static async load(gpu: GpuContext, source: ModelFileSource, options: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
     const configText = new TextDecoder().decode(await source.read('config.json'));
     const config = parseModelConfig(await readJsonFile(source, 'config.json'));
+    // Tensor by tensor from the file (or download) to the GPU: the host never holds the checkpoint.
+    const stream: WeightSource = (loader) => streamCheckpoint(source, loader, { configText, onProgress: options.onProgress });
+    return WebGpuBackend.allocate(gpu, config, stream, { ...options, modelId: options.modelId ?? source.id });
+  }
+
+  /**
+   * A backend over tensors read by any loader: safetensors entries, or matrices already in a
+   * ggml block layout (BlockTensorEntry, from a GGUF file) that are uploaded byte for byte.
+   * `fingerprint` names the weights (for GGUF it covers the quantized tensors).
+   */
+  static fromTensors(
+    gpu: GpuContext,
+    config: ModelConfig,
+    checkpoint: { readonly tensors: ReadonlyMap<string, TensorEntry>; readonly fingerprint: string },
+    options: WebGpuBackendOptions = {},
+  ): Promise<WebGpuBackend> {
+    const feed: WeightSource = async (loader) => {
+      await feedTensors(loader, checkpoint.tensors);
+      return { fingerprint: checkpoint.fingerprint };
+    };
+    return WebGpuBackend.allocate(gpu, config, feed, options);
+  }
+
+  private static async allocate(gpu: GpuContext, config: ModelConfig, source: WeightSource, options: WebGpuBackendOptions): Promise<WebGpuBackend> {
     const buffers = new GpuBuffers(gpu.device, { reuse: options.disableBufferReuse !== true });
     try {
-      return await WebGpuBackend.build(gpu, source, buffers, config, configText, options);
+      return await WebGpuBackend.build(gpu, source, buffers, config, options);
     } catch (error) {
       // A load that fails half way (a bad tensor, a broken download) leaves nothing allocated.
       buffers.destroyAll();
@@ -124,7 +151,7 @@ export class WebGpuBackend implements ModelBackendPort {
     }
   }
 
-  private static async build(gpu: GpuContext, source: ModelFileSource, buffers: GpuBuffers, config: ModelConfig, configText: string, options: WebGpuBackendOptions): Promise<WebGpuBackend> {
+  private static async build(gpu: GpuContext, source: WeightSource, buffers: GpuBuffers, config: ModelConfig, options: WebGpuBackendOptions): Promise<WebGpuBackend> {
     const ctx: KernelContext = { device: gpu.device, buffers, pipelines: PipelineCache.for(gpu.device) };
     const kvDtype = options.kvDtype ?? 'f16';
     if (kvDtype !== 'f16' && kvDtype !== 'f32') throw new InvalidRequestError(`kvDtype must be 'f16' or 'f32', got ${String(kvDtype)}`, { kvDtype });
@@ -132,12 +159,11 @@ export class WebGpuBackend implements ModelBackendPort {
       throw new InvalidRequestError(`weights must be 'q8' or 'q4', got ${String(options.weights)}`, { weights: options.weights });
     }
     const budgetRequest = kvBudgetRequest(options.kvBudgetBytes, options.kvBudgetFraction);
-    // Tensor by tensor from the file (or download) to the GPU: the host never holds the checkpoint.
     const loader = new WeightLoader(buffers, gpu.caps.maxStorageBufferBindingSize, config, options);
-    const checkpoint = await streamCheckpoint(source, loader, { configText, onProgress: options.onProgress });
+    const checkpoint = await source(loader);
     const weights = loader.finish();
     const spec = toModelCacheSpec(config, {
-      modelId: options.modelId ?? source.id,
+      modelId: options.modelId ?? 'model',
       // Quantized weights compute different KV: caches made under them name them, so they never
       // restore into the unquantized model or the other quantization (and the reverse).
       fingerprint: quantizedFingerprint(checkpoint.fingerprint, options.weights),

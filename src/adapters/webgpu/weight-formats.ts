@@ -3,8 +3,15 @@ import weightsF16Wgsl from './kernels/matmul_weights_f16.wgsl?raw';
 import weightsF16NativeWgsl from './kernels/matmul_weights_f16_native.wgsl?raw';
 import weightsF32Wgsl from './kernels/matmul_weights_f32.wgsl?raw';
 import weightsQ4Wgsl from './kernels/matmul_weights_q4.wgsl?raw';
+import weightsQ41Wgsl from './kernels/matmul_weights_q4_1.wgsl?raw';
+import weightsQ4KWgsl from './kernels/matmul_weights_q4_k.wgsl?raw';
+import weightsQ50Wgsl from './kernels/matmul_weights_q5_0.wgsl?raw';
+import weightsQ51Wgsl from './kernels/matmul_weights_q5_1.wgsl?raw';
+import weightsQ5KWgsl from './kernels/matmul_weights_q5_k.wgsl?raw';
+import weightsQ6KWgsl from './kernels/matmul_weights_q6_k.wgsl?raw';
 import weightsQ8Wgsl from './kernels/matmul_weights_q8.wgsl?raw';
 import { InvalidRequestError } from '../../domain/errors.ts';
+import { ggmlType, type GgmlTypeName } from '../../domain/ggml-types.ts';
 import { BLOCK_LAYOUTS } from '../../domain/weight-blocks.ts';
 import type { PipelineVariant } from './pipelines.ts';
 
@@ -27,7 +34,7 @@ import type { PipelineVariant } from './pipelines.ts';
  * tensors, which an accessor can bind next to `w` and index by block number. q8 and q4 are
  * byte-compatible with GGUF Q8_0 and Q4_0.
  */
-export type GpuDtype = 'f32' | 'f16' | 'bf16' | 'q8' | 'q4';
+export type GpuDtype = 'f32' | 'f16' | 'bf16' | 'q8' | 'q4' | 'q4_1' | 'q5_0' | 'q5_1' | 'q4_k' | 'q5_k' | 'q6_k';
 
 export interface WeightFormat {
   readonly dtype: GpuDtype;
@@ -48,7 +55,31 @@ export const WEIGHT_FORMATS: Readonly<Record<GpuDtype, WeightFormat>> = {
   bf16: { dtype: 'bf16', blockElements: 2, blockBytes: 4, wgsl: weightsBf16Wgsl },
   q8: { dtype: 'q8', ...BLOCK_LAYOUTS.q8, wgsl: weightsQ8Wgsl },
   q4: { dtype: 'q4', ...BLOCK_LAYOUTS.q4, wgsl: weightsQ4Wgsl },
+  // GGUF block layouts kept as the file stores them (domain/gguf-blocks.ts decodes the same bytes).
+  q4_1: ggufFormat('q4_1', 'Q4_1', weightsQ41Wgsl),
+  q5_0: ggufFormat('q5_0', 'Q5_0', weightsQ50Wgsl),
+  q5_1: ggufFormat('q5_1', 'Q5_1', weightsQ51Wgsl),
+  q4_k: ggufFormat('q4_k', 'Q4_K', weightsQ4KWgsl),
+  q5_k: ggufFormat('q5_k', 'Q5_K', weightsQ5KWgsl),
+  q6_k: ggufFormat('q6_k', 'Q6_K', weightsQ6KWgsl),
 };
+
+function ggufFormat(dtype: GpuDtype, type: GgmlTypeName, wgsl: string): WeightFormat {
+  const { blockElements, blockBytes } = ggmlType(type);
+  return { dtype, blockElements, blockBytes, wgsl };
+}
+
+/**
+ * The GPU format that keeps a ggml tensor type's bytes as they are (q8 and q4 are Q8_0 and Q4_0;
+ * F16 and BF16 rows are packed halves), or undefined for a type without a kernel accessor.
+ */
+export function gpuDtypeOfGgml(type: string): GpuDtype | undefined {
+  const map: Readonly<Record<string, GpuDtype>> = {
+    F32: 'f32', F16: 'f16', BF16: 'bf16', Q8_0: 'q8', Q4_0: 'q4',
+    Q4_1: 'q4_1', Q5_0: 'q5_0', Q5_1: 'q5_1', Q4_K: 'q4_k', Q5_K: 'q5_k', Q6_K: 'q6_k',
+  };
+  return map[type];
+}
 
 export function isGpuDtype(v: unknown): v is GpuDtype {
   return typeof v === 'string' && v in WEIGHT_FORMATS;

@@ -1,4 +1,4 @@
-import { InvalidRequestError } from '../../domain/errors.ts';
+import { InvalidRequestError, UnsupportedTensorTypeError } from '../../domain/errors.ts';
 import { f32ArrayToBf16, f32ArrayToF16 } from '../../domain/half.ts';
 import type { ModelConfig } from '../../domain/model-config.ts';
 import { EMBED_TOKENS, FINAL_NORM, LM_HEAD, assertTensorShapes, layerPrefix, modelTensorSpecs } from '../../domain/model-tensors.ts';
@@ -7,7 +7,7 @@ import { quantizeBlocks } from '../../domain/weight-blocks.ts';
 import { tensorToFloat32, typedView, type CheckpointConsumer, type StreamedTensor, type TensorEntry, type TensorHeader } from '../safetensors/index.ts';
 import type { GpuBuffers } from './gpu-buffers.ts';
 import { rowsPerPart, type GpuTensor, type GpuTensorPart } from './gpu-tensor.ts';
-import { fitsFormat, formatBytes, type GpuDtype } from './weight-formats.ts';
+import { fitsFormat, formatBytes, gpuDtypeOfGgml, type GpuDtype } from './weight-formats.ts';
 
 /**
  * Checkpoint tensors in GPU buffers. Matrices (embedding and lm_head included) keep the
@@ -78,6 +78,19 @@ function nativeFormat(dtype: string): GpuDtype {
   return 'f32';
 }
 
+/** A matrix already in a ggml block layout (a GGUF weight, `data` its bytes): uploaded as is. */
+export interface BlockTensorEntry extends TensorEntry {
+  readonly ggmlType: string;
+}
+
+/** The GPU format of a tensor that arrives in a ggml block layout (kept as is), if it is one. */
+function keptBlockFormat(t: { readonly ggmlType?: unknown }, name: string): GpuDtype | undefined {
+  if (typeof t.ggmlType !== 'string') return undefined;
+  const dtype = gpuDtypeOfGgml(t.ggmlType);
+  if (dtype === undefined) throw new UnsupportedTensorTypeError(`tensor ${name} has type ${t.ggmlType}, which the GPU kernels cannot read`, { tensor: name, type: t.ggmlType });
+  return dtype;
+}
+
 /** Rows of `dtype`'s elements as bytes; a view of the input when no conversion is needed. */
 function encodeRows(e: Pick<TensorEntry, 'dtype' | 'data'>, dtype: GpuDtype, cols: number): Uint8Array {
   const bytes = (v: ArrayBufferView): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
@@ -91,6 +104,8 @@ function encodeRows(e: Pick<TensorEntry, 'dtype' | 'data'>, dtype: GpuDtype, col
     case 'q8':
     case 'q4':
       return quantizeBlocks(dtype, tensorToFloat32(e), cols);
+    default:
+      throw new InvalidRequestError(`${dtype} weights are only loaded from files that store them`, { dtype });
   }
 }
 
@@ -105,6 +120,9 @@ const FLUSH_BYTES = 8 << 20;
 function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
+
+/** A streamed tensor; `ggmlType` marks a matrix in a ggml block layout (GGUF), kept byte for byte. */
+export type LoadedTensor = StreamedTensor & { readonly ggmlType?: string };
 
 /**
  * Receives the checkpoint's tensors as they stream in (CheckpointConsumer) and writes each to
@@ -143,7 +161,7 @@ export class WeightLoader implements CheckpointConsumer {
     assertTensorShapes(this.config, tensors);
   }
 
-  async tensor(t: StreamedTensor): Promise<void> {
+  async tensor(t: LoadedTensor): Promise<void> {
     const kind = this.wanted.get(t.name);
     if (!kind) return;
     this.checkpointBytes += t.byteLength;
@@ -164,7 +182,10 @@ export class WeightLoader implements CheckpointConsumer {
   }
 
   /** The format a matrix is stored in: the quantization asked for, else the forced or native width. */
-  private format(dtype: string, name: string, cols: number): GpuDtype {
+  private format(t: { readonly dtype: string; readonly ggmlType?: unknown }, name: string, cols: number): GpuDtype {
+    const kept = keptBlockFormat(t, name);
+    if (kept !== undefined) return kept;
+    const dtype = t.dtype;
     const { weights, matrixDtype } = this.options;
     const wanted = weights ?? matrixDtype ?? nativeFormat(dtype);
     if (fitsFormat(wanted, cols)) return wanted;
@@ -175,9 +196,10 @@ export class WeightLoader implements CheckpointConsumer {
     return weights && fitsFormat(sixteen, cols) ? sixteen : 'f32';
   }
 
-  private async matrix(t: StreamedTensor): Promise<GpuTensor> {
+  private async matrix(t: LoadedTensor): Promise<GpuTensor> {
     const [rows, cols] = t.shape;
-    const dtype = this.format(t.dtype, t.name, cols);
+    const dtype = this.format(t, t.name, cols);
+    const kept = keptBlockFormat(t, t.name) !== undefined;
     const srcRowBytes = t.byteLength / rows;
     const dstRowBytes = formatBytes(dtype, 1, cols);
     const perPart = rowsPerPart(rows, cols, dtype, this.limit);
@@ -191,7 +213,8 @@ export class WeightLoader implements CheckpointConsumer {
       const buffer = this.buffers.createExact(label, n * dstRowBytes, STORAGE_RW, 'weights');
       for (let r = 0; r < n; r += chunkRows) {
         const m = Math.min(chunkRows, n - r);
-        const encoded = encodeRows({ dtype: t.dtype, data: await t.read(m * srcRowBytes) }, dtype, cols);
+        const raw = await t.read(m * srcRowBytes);
+        const encoded = kept ? raw : encodeRows({ dtype: t.dtype, data: raw }, dtype, cols);
         this.buffers.write(buffer, encoded, r * dstRowBytes);
         this.count(dtype, encoded.byteLength);
         await this.flushEvery(encoded.byteLength);
@@ -264,13 +287,19 @@ export async function uploadWeights(
   options: UploadOptions = {},
 ): Promise<GpuModelWeights> {
   const loader = new WeightLoader(buffers, maxBinding, config, options);
+  await feedTensors(loader, tensors);
+  return loader.finish();
+}
+
+/** Hand tensors held in memory to a loader (a GGUF file's, or a test's), block layouts marked. */
+export async function feedTensors(loader: WeightLoader, tensors: ReadonlyMap<string, TensorEntry | BlockTensorEntry>): Promise<void> {
   const headers = new Map<string, TensorHeader>();
   for (const [name, e] of tensors) headers.set(name, { dtype: e.dtype, shape: e.shape, byteLength: e.data.byteLength });
   loader.begin(headers);
   for (const [name, e] of tensors) {
     let offset = 0;
     const read = async (n: number): Promise<Uint8Array> => e.data.subarray(offset, (offset += n));
-    await loader.tensor({ name, dtype: e.dtype, shape: e.shape, byteLength: e.data.byteLength, read });
+    const ggmlType = 'ggmlType' in e ? e.ggmlType : undefined;
+    await loader.tensor({ name, dtype: e.dtype, shape: e.shape, byteLength: e.data.byteLength, read, ...(ggmlType ? { ggmlType } : {}) });
   }
-  return loader.finish();
 }
