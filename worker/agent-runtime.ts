@@ -133,7 +133,12 @@ function announcing(p: IdbCachePersistence, locks: AgentLocks): CachePersistence
       await p.save(agentId, blob, record);
       locks.announce({ type: 'saved', agentId });
     },
+    appendSegment: async (agentId, segment, record) => {
+      await p.appendSegment(agentId, segment, record);
+      locks.announce({ type: 'saved', agentId });
+    },
     load: (agentId) => p.load(agentId),
+    loadSegments: (agentId) => p.loadSegments(agentId),
     exists: (agentId) => p.exists(agentId),
     delete: async (agentId) => {
       const existed = await p.delete(agentId);
