@@ -204,8 +204,11 @@ export class AgentCacheStore implements CacheStorePort {
   }
 
   async flush(): Promise<void> {
-    await this.idle();
-    await this.writes?.flush();
+    // A write that fails may start another (a refused append checkpoints the whole agent).
+    do {
+      await this.idle();
+      await this.writes?.flush();
+    } while (this.inflight.size > 0);
   }
 
   /** The agent's blob as stored (hot caches are serialized first). */
@@ -300,6 +303,7 @@ export class AgentCacheStore implements CacheStorePort {
     const write: PendingWrite = {
       bytes: entry.bytes,
       record: { agentId, modelFingerprint: this.spec.fingerprint, tokenCount: entry.tokenIds.length, lastUsed: entry.lastUsed },
+      tokenIds: entry.tokenIds,
     };
     this.writes?.enqueue(agentId, write);
     this.checkpoints?.wholeQueued(agentId, entry.tokenIds);
@@ -322,7 +326,7 @@ export class AgentCacheStore implements CacheStorePort {
     // Storage refused it (quota, I/O) and the policy allowed no eviction: keep it in memory,
     // flagged unsaved, unless a newer write of the agent is already queued.
     if (this.writes?.has(agentId)) return;
-    this.unsaved.set(agentId, { bytes: write.bytes, tokenIds: [], lastUsed: write.record.lastUsed, error });
+    this.unsaved.set(agentId, { bytes: write.bytes, tokenIds: write.tokenIds ?? [], lastUsed: write.record.lastUsed, error });
   }
 
   /** A corrupt stored blob holds nothing usable: remove it so tiers tell the truth. */

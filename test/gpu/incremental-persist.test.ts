@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import { AgentCacheStore } from '../../src/application/agent-cache-store.ts';
 import { BlockPoolBatchEngine } from '../../src/application/block-pool-batch-engine.ts';
 import { RestoreCostModel } from '../../src/application/cache/cost-model.ts';
-import type { StoredSegment } from '../../src/ports/outbound.ts';
+import type { CachePersistencePort, StoredSegment } from '../../src/ports/outbound.ts';
 import { FsCachePersistence } from '../../src/adapters/node/fs-cache-persistence.ts';
 import { FsModelSource } from '../../src/adapters/node/hf-folder.ts';
 import { safetensorsBlobCodec } from '../../src/adapters/safetensors/blob-codec.ts';
 import { WebGpuBackend } from '../../src/adapters/webgpu/webgpu-backend.ts';
+import { SegmentedQuotaStore } from '../quota-store.ts';
 import { testGpu } from './harness.ts';
 
 /** Issue 8 item 5: a turn's checkpoint writes O(tokens added), and the segments restore exactly. */
@@ -44,7 +45,7 @@ class CountingFs extends FsCachePersistence {
 
 const eager = (): RestoreCostModel => new RestoreCostModel({ prefillTokensPerSecond: 1, restoreMegabytesPerSecond: 1e6 });
 
-function runtime(persistence: FsCachePersistence | null): { engine: BlockPoolBatchEngine; store: AgentCacheStore } {
+function runtime(persistence: CachePersistencePort | null): { engine: BlockPoolBatchEngine; store: AgentCacheStore } {
   const engine = new BlockPoolBatchEngine(llama, null);
   const store = new AgentCacheStore(engine, llama, safetensorsBlobCodec, persistence, { costModel: eager(), persistOnFinish: true, quantization: 'none' });
   return { engine, store };
@@ -113,5 +114,47 @@ describe('incremental checkpoints (persistOnFinish) on WebGPU with a folder', ()
 
     expect(resumed.tokenIds).toEqual(reference.tokenIds);
     expect(imported.tokenIds).toEqual(reference.tokenIds);
+  }, 300_000);
+
+  it('an append refused by a full store becomes a whole checkpoint, kept unsaved in memory, which lands when room is made', async () => {
+    const cold = new SegmentedQuotaStore(1e9);
+    const a = runtime(cold);
+    let context = ids(3, 40);
+    const r1 = await turn(a.engine, context);
+    await a.store.flush();
+    context = [...context, ...r1.tokenIds];
+    const used = [...cold.blobs.values()].reduce((n, b) => n + b.bytes.byteLength, 0);
+    cold.quota = used + 16; // no room for a segment, nor for a bigger whole blob
+    const p2 = [...context, ...ids(4, 9)];
+    const r2 = await turn(a.engine, p2);
+    await a.store.flush();
+    context = [...p2, ...r2.tokenIds];
+    expect(cold.appends).toBe(1);
+    expect(a.store.unsavedAgents().get('juliet')?.name).toBe('QuotaExceededError');
+    expect(a.store.tierOf('juliet')).toBe('hot');
+    expect((await cold.loadSegments('juliet'))?.length).toBe(1); // storage keeps the older state, whole
+    cold.quota = 1e9;
+    a.store.retryUnsaved();
+    await a.store.flush();
+    expect(a.store.unsavedAgents().size).toBe(0);
+    const stored = (await cold.loadSegments('juliet')) ?? [];
+    expect(stored).toHaveLength(1);
+    expect(safetensorsBlobCodec.decode(stored[0].bytes, llama.extractModelSpec()).tokenIds).toEqual(context.slice(0, -1));
+    // Appends resume on top of the whole blob that landed.
+    const p3 = [...context, ...ids(5, 9)];
+    const r3 = await turn(a.engine, p3);
+    await a.store.flush();
+    context = [...p3, ...r3.tokenIds];
+    expect(cold.appends).toBe(2);
+    expect((await cold.loadSegments('juliet'))?.length).toBe(2);
+    // A fresh store restores the segments with the uninterrupted agent's tokens.
+    const next = [...context, ...ids(6, 5)];
+    const reference = await turn(a.engine, next, 6);
+    await a.store.flush();
+    const b = runtime(cold);
+    await b.store.refreshCold();
+    const resumed = await turn(b.engine, next, 6);
+    expect(b.store.lastReport('juliet')).toMatchObject({ tier: 'cold', matchedTokens: next.length - 1 });
+    expect(resumed.tokenIds).toEqual(reference.tokenIds);
   }, 300_000);
 });

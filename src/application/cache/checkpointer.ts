@@ -68,7 +68,7 @@ export class Checkpointer {
     const enqueue = (snapshot: KvSnapshot): void => {
       if (this.epoch(id) !== epoch) return;
       const bytes = (): Uint8Array => this.o.codec.encode({ agentId: id, spec: this.o.spec, tokenIds, snapshot, quantization: this.o.quantization });
-      this.o.writes.enqueue(id, plan.kind === 'append' ? { bytes, record, segmentStart: start } : { bytes, record });
+      this.o.writes.enqueue(id, plan.kind === 'append' ? { bytes, record, segmentStart: start } : { bytes, record, tokenIds });
     };
     const previous = this.chains.get(id) ?? Promise.resolve();
     const link = previous.then(() => read).then(enqueue, () => this.forget(id));

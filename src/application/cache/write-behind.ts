@@ -10,6 +10,8 @@ export interface PendingWrite {
   readonly record: Omit<CachedAgentRecord, 'tier' | 'bytes'>;
   /** Set for an append (`appendSegment`): the segment's first position. Absent: a whole `save`. */
   readonly segmentStart?: number;
+  /** A whole write's token ids, when known: kept with unsaved bytes so appends can resume. */
+  readonly tokenIds?: readonly number[];
 }
 
 /** A write as it was carried out: its bytes are encoded by then. */
@@ -17,6 +19,7 @@ export interface SettledWrite {
   readonly bytes: Uint8Array;
   readonly record: PendingWrite['record'];
   readonly segmentStart?: number;
+  readonly tokenIds?: readonly number[];
 }
 
 /**
