@@ -135,7 +135,7 @@ export class FsCachePersistence implements CachePersistencePort {
     await this.exclusive(id, async () => {
       await this.writePair(id, blob, record);
       // The new blob already made any manifest stale; its segments are garbage now.
-      await removeSegments(this.dir, id, await this.names());
+      await removeSegments(this.dir, id);
     });
   }
 
@@ -194,7 +194,7 @@ export class FsCachePersistence implements CachePersistencePort {
     return this.exclusive(id, async () => {
       const blobExisted = await removeFile(this.blobPath(id), id);
       const recordExisted = await removeFile(this.recordPath(id), id);
-      await removeSegments(this.dir, id, await this.names());
+      await removeSegments(this.dir, id);
       return blobExisted || recordExisted;
     });
   }

@@ -167,10 +167,21 @@ export async function readSegmentFiles(dir: string, manifest: Manifest | null): 
   return out;
 }
 
-/** Remove the agent's manifest and every segment file (after a whole save, or a delete). */
-export async function removeSegments(dir: string, id: string, names: readonly string[]): Promise<void> {
-  const mine = names.filter((n) => SEGMENT_NAME.exec(n)?.[1] === id);
-  await Promise.all([manifestPath(dir, id), ...mine.map((n) => join(dir, n))].map((p) => rm(p, { force: true }).catch(() => undefined)));
+/**
+ * Remove the agent's manifest and the segment files it names (after a whole save, or a delete);
+ * the manifest is read, not the folder, so a save costs no directory listing. Files no manifest
+ * names are `cleanup`'s.
+ */
+export async function removeSegments(dir: string, id: string): Promise<void> {
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(manifestPath(dir, id), 'utf8'));
+  } catch {
+    return;
+  }
+  const mine = isManifest(value) && value.agentId === id ? value.segments.map((s) => s.file) : [];
+  await Promise.all(mine.map((n) => rm(join(dir, n), { force: true }).catch(() => undefined)));
+  await rm(manifestPath(dir, id), { force: true }).catch(() => undefined);
 }
 
 /**
