@@ -103,4 +103,14 @@ describe('Checkpointer', () => {
     await resolveAll();
     expect(store.log.at(-1)).toBe('save a [1,2,3,4,5,6,7,8,9]');
   });
+
+  it('after storage may have changed (another tab saved), the next checkpoint is whole', async () => {
+    const { store, cp, resolveAll } = harness();
+    cp.checkpoint(agent(5));
+    await resolveAll();
+    cp.forgetStored();
+    cp.checkpoint(agent(9));
+    await resolveAll();
+    expect(store.log.map((l) => l.split(' [')[0])).toEqual(['save a', 'save a']);
+  });
 });

@@ -143,6 +143,8 @@ export class AgentCacheStore implements CacheStorePort {
   /** Learn which agents persistent storage holds (after a reload). */
   async refreshCold(): Promise<void> {
     if (!this.persistence) return;
+    // Another writer (a tab) may have replaced a blob: never append to what we believed stored.
+    this.checkpoints?.forgetStored();
     this.coldIds.clear();
     for (const r of await this.persistence.listCachedAgents()) if (r.modelFingerprint === this.spec.fingerprint) this.coldIds.add(r.agentId);
   }

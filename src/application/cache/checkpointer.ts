@@ -97,6 +97,14 @@ export class Checkpointer {
     this.stored.delete(agentId);
   }
 
+  /**
+   * Storage may have changed under us (another tab saved): extend nothing known from before.
+   * Checkpoints already planned still land; the next one of every agent is whole.
+   */
+  forgetStored(): void {
+    this.stored.clear();
+  }
+
   private plan(agentId: string, tokenIds: readonly number[]): Plan {
     const stored = this.stored.get(agentId);
     if (!this.o.canAppend || !stored || !isPrefix(stored.tokenIds, tokenIds)) return { kind: 'whole' };
