@@ -69,7 +69,7 @@ export class AgentCacheStore implements CacheStorePort {
     this.preempted = new PreemptedKv({ spec: this.spec, cost: this.cost, backend: () => this.backend, allocate: (n) => this.engine.kv.allocateFor(n), track });
     const canAppend = options.incremental !== false && typeof persistence?.appendSegment === 'function' && typeof persistence.loadSegments === 'function';
     const read = (table: readonly number[], tokens: number): Promise<KvSnapshot> => this.backend.readBlocks(table, tokens);
-    this.checkpoints = this.writes ? new Checkpointer({ ...options, spec: this.spec, codec, quantization: this.quantization, writes: this.writes, canAppend, readBlocks: read, track }) : null;
+    this.checkpoints = this.writes ? new Checkpointer({ compactEvery: options.compactEvery, spec: this.spec, codec, quantization: this.quantization, writes: this.writes, canAppend, readBlocks: read, track }) : null;
     this.attach(engine);
   }
 
