@@ -38,7 +38,7 @@ export class AgentRuntime {
       return given ?? reload();
     };
     const runtime = await RecoveringRuntime.start(factory, tokenizer, safetensorsBlobCodec, announcing(persistence, locks), {
-      store: { hotBudgetBytes: options.hotBudgetBytes, warmBudgetBytes: options.warmBudgetBytes, quantization: options.quantization, persistOnFinish: true },
+      store: { hotBudgetBytes: options.hotBudgetBytes, warmBudgetBytes: options.warmBudgetBytes, quantization: options.quantization, persistOnFinish: true, incremental: options.incrementalCheckpoints === true },
     });
     refresh = () => void runtime.store.refreshCold().catch(() => undefined);
     return new AgentRuntime(runtime, persistence, locks);

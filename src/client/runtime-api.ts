@@ -72,6 +72,13 @@ export interface CacheOptions {
   readonly hotBudgetBytes?: number;
   readonly warmBudgetBytes?: number;
   readonly quantization?: 'none' | 'q8' | 'q4';
+  /**
+   * Checkpoint each finished turn incrementally: append a segment of the tokens the turn added
+   * instead of rewriting the agent's whole blob (issue 8 item 5). Default false in the browser
+   * until the Playwright specs have run with it on; the store and the IndexedDB adapter are
+   * tested in Node.
+   */
+  readonly incrementalCheckpoints?: boolean;
 }
 
 /**
