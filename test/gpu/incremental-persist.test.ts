@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentCacheStore } from '../../src/application/agent-cache-store.ts';
@@ -156,5 +156,31 @@ describe('incremental checkpoints (persistOnFinish) on WebGPU with a folder', ()
     const resumed = await turn(b.engine, next, 6);
     expect(b.store.lastReport('juliet')).toMatchObject({ tier: 'cold', matchedTokens: next.length - 1 });
     expect(resumed.tokenIds).toEqual(reference.tokenIds);
+  }, 300_000);
+
+  it('a flipped data byte in a stored segment is a CacheCorruptError: the turn recomputes, with the right tokens', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'semantic-incr-bad-'));
+    const a = runtime(new FsCachePersistence({ dir }));
+    let context = ids(7, 40);
+    for (let t = 0; t < 2; t++) {
+      const prompt = t === 0 ? context : [...context, ...ids(t + 8, 9)];
+      const r = await turn(a.engine, prompt);
+      context = [...prompt, ...r.tokenIds];
+    }
+    await a.store.flush();
+    const copy = mkdtempSync(join(tmpdir(), 'semantic-incr-bad-copy-'));
+    cpSync(dir, copy, { recursive: true });
+    const next = [...context, ...ids(11, 5)];
+    const reference = await turn(a.engine, next, 6);
+    const [segment] = readdirSync(copy).filter((n) => n.endsWith('.kvseg'));
+    const bytes = readFileSync(join(copy, segment));
+    bytes[bytes.length - 7] ^= 0x10; // a data byte of the last tensor
+    writeFileSync(join(copy, segment), bytes);
+    const b = runtime(new FsCachePersistence({ dir: copy }));
+    await b.store.refreshCold();
+    const got = await turn(b.engine, next, 6);
+    expect(b.store.lastReport('juliet')?.refused).toMatchObject({ name: 'CacheCorruptError' });
+    expect(got.reused).toBe(0);
+    expect(got.tokenIds).toEqual(reference.tokenIds);
   }, 300_000);
 });
