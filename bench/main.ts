@@ -63,7 +63,7 @@ export async function main(args: string[]): Promise<number> {
     memory: { agents: 16, systemTokens: 200, suffixTokens: 10, maxTokens: 4 },
     quant: { contextTokens: q ? 96 : 192, steps: q ? 4 : 16 },
     precision: { contextTokens: q ? 32 : 64, steps: q ? 4 : 16 },
-    checkpoint: { turns: q ? 3 : 8, tokensPerTurn: 24, decodeTokens: q ? 4 : 8 },
+    checkpoint: { turns: q ? 4 : 8, tokensPerTurn: 24, decodeTokens: q ? 4 : 8 },
     kvquality: { tokens: q ? 256 : 2048, window: 256, chunk: 64 },
   };
   const env = {

@@ -8,6 +8,7 @@ import { FsCachePersistence } from '../src/adapters/node/fs-cache-persistence.ts
 import { FsModelSource } from '../src/adapters/node/hf-folder.ts';
 import { readCheckpoint, readJsonFile } from '../src/adapters/safetensors/index.ts';
 import { safetensorsBlobCodec } from '../src/adapters/safetensors/blob-codec.ts';
+import { joinedBlob, loadStoredAgent } from '../src/application/cache/segments.ts';
 import { parseFlags, required } from './args.ts';
 
 /**
@@ -40,8 +41,10 @@ export async function exportAgent(argv: readonly string[]): Promise<void> {
   const spec = await modelSpec(required(f, '--model'), 16, f.get('--weights'));
   const store = await FsCachePersistence.open({ dir: required(f, '--cache-dir'), modelFingerprint: spec.fingerprint });
   const agent = required(f, '--agent');
-  const bytes = await store.load(agent);
-  if (!bytes) throw new AgentNotFoundError(`no cached agent ${agent} in ${required(f, '--cache-dir')}`, { agentId: agent });
+  // An agent checkpointed incrementally is stored as segments: export joins them into one blob.
+  const stored = await loadStoredAgent(store, agent);
+  if (!stored) throw new AgentNotFoundError(`no cached agent ${agent} in ${required(f, '--cache-dir')}`, { agentId: agent });
+  const bytes = joinedBlob(safetensorsBlobCodec, spec, stored);
   const decoded = safetensorsBlobCodec.decode(bytes, spec);
   writeFileSync(required(f, '--out'), bytes);
   process.stdout.write(`${JSON.stringify({ agent, tokens: decoded.tokenIds.length, bytes: bytes.byteLength, quantization: decoded.quantization })}\n`);

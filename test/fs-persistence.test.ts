@@ -12,7 +12,7 @@ import type { ModelCacheSpec } from '../src/domain/model-cache-spec.ts';
 // a step; by default they pass through to the real functions.
 vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>();
-  return { ...real, rename: vi.fn(real.rename), writeFile: vi.fn(real.writeFile) };
+  return { ...real, rename: vi.fn(real.rename), writeFile: vi.fn(real.writeFile), rm: vi.fn(real.rm) };
 });
 const realFs = await vi.importActual<typeof import('node:fs/promises')>('node:fs/promises');
 
@@ -36,6 +36,7 @@ beforeEach(async () => {
 afterEach(async () => {
   vi.mocked(fsp.rename).mockImplementation(realFs.rename);
   vi.mocked(fsp.writeFile).mockImplementation(realFs.writeFile);
+  vi.mocked(fsp.rm).mockImplementation(realFs.rm);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -224,3 +225,93 @@ describe('FsCachePersistence', () => {
   });
 });
 
+
+/** A segment: a whole agent blob of positions [from, to), tokens numbered as blobFor's. */
+function segmentFor(agentId: string, from: number, to: number): Uint8Array {
+  const n = (to - from) * SPEC.nKvHeads * SPEC.headDim;
+  const keys = [Float32Array.from({ length: n }, (_, i) => from + i / 3)];
+  const values = [Float32Array.from({ length: n }, (_, i) => -from - i)];
+  return encodeAgentBlob({ agentId, spec: SPEC, tokenIds: Array.from({ length: to - from }, (_, i) => from + i + 1), snapshot: { tokens: to - from, keys, values } });
+}
+
+const starts = async (p: FsCachePersistence, id: string) => ((await p.loadSegments(id)) ?? []).map((s) => s.start);
+const segFiles = async (p: FsCachePersistence) => (await readdir(p.dir)).filter((n) => n.endsWith('.kvseg')).length;
+
+describe('FsCachePersistence segments', () => {
+  it('appends segments, keeps those before the new start, lists the whole, and a save or delete supersedes them', async () => {
+    const p = await FsCachePersistence.open({ dir, modelFingerprint: 'fp-1' });
+    expect(await p.loadSegments('a')).toBeNull();
+    await expect(p.appendSegment('a', { start: 16, bytes: segmentFor('a', 16, 20) }, record('a', 1, 20))).rejects.toBeInstanceOf(InvalidRequestError);
+    const base = blobFor('a', 20);
+    await p.save('a', base, record('a', 1, 20));
+    const s1 = segmentFor('a', 16, 30);
+    await p.appendSegment('a', { start: 16, bytes: s1 }, record('a', 2, 30));
+    const s2 = segmentFor('a', 16, 40); // the same start again: replaces s1
+    await p.appendSegment('a', { start: 16, bytes: s2 }, record('a', 3, 40));
+    await p.appendSegment('a', { start: 32, bytes: segmentFor('a', 32, 50) }, record('a', 4, 50));
+    const segs = await p.loadSegments('a');
+    expect(segs?.map((s) => s.start)).toEqual([0, 16, 32]);
+    expect(segs?.[0].bytes).toEqual(base);
+    expect(segs?.[1].bytes).toEqual(s2);
+    expect(await segFiles(p)).toBe(2); // s1's file went when it was dropped
+    // A start beyond what is stored would leave a gap: refused, nothing changes.
+    await expect(p.appendSegment('a', { start: 64, bytes: segmentFor('a', 64, 70) }, record('a', 5, 70))).rejects.toBeInstanceOf(InvalidRequestError);
+    const [listed] = await p.listCachedAgents();
+    expect(listed).toMatchObject({ agentId: 'a', tokenCount: 50, lastUsed: 4, bytes: base.byteLength + s2.byteLength + segmentFor('a', 32, 50).byteLength });
+    // Old callers of load get the first segment: a valid, shorter cache.
+    expect(decodeAgentBlob((await p.load('a')) as Uint8Array, SPEC).tokenIds.length).toBe(20);
+    // A whole save wins at its rename, and its segments are removed.
+    await p.save('a', blobFor('a', 55), record('a', 6, 55));
+    expect(await starts(p, 'a')).toEqual([0]);
+    expect(await segFiles(p)).toBe(0);
+    expect((await p.listCachedAgents())[0].tokenCount).toBe(55);
+    await p.appendSegment('a', { start: 48, bytes: segmentFor('a', 48, 60) }, record('a', 7, 60));
+    expect(await p.delete('a')).toBe(true);
+    expect(await readdir(p.dir)).toEqual([]);
+  });
+
+  it('a crash between the segment file and the manifest rename leaves the previous state readable; cleanup removes the orphan', async () => {
+    const p = await FsCachePersistence.open({ dir });
+    await p.save('a', blobFor('a', 20), record('a', 1, 20));
+    await p.appendSegment('a', { start: 16, bytes: segmentFor('a', 16, 30) }, record('a', 2, 30));
+    // "Crash": the manifest never gets renamed, and nothing after it runs (no rm either).
+    vi.mocked(fsp.rm).mockImplementation(async () => undefined);
+    vi.mocked(fsp.rename).mockImplementation(async (from, to) => {
+      if (String(to).endsWith('.kvman')) throw Object.assign(new Error('killed'), { code: 'EIO' });
+      return realFs.rename(from, to);
+    });
+    await expect(p.appendSegment('a', { start: 16, bytes: segmentFor('a', 16, 45) }, record('a', 3, 45))).rejects.toBeInstanceOf(InternalError);
+    vi.mocked(fsp.rm).mockImplementation(realFs.rm);
+    vi.mocked(fsp.rename).mockImplementation(realFs.rename);
+    expect(await segFiles(p)).toBe(2); // the committed one and the orphan
+    const after = await FsCachePersistence.open({ dir, staleTempMs: 0 });
+    expect(await starts(after, 'a')).toEqual([0, 16]);
+    const segs = (await after.loadSegments('a')) ?? [];
+    expect(decodeAgentBlob(segs[1].bytes, SPEC).tokenIds.length).toBe(14);
+    expect((await after.listCachedAgents())[0].tokenCount).toBe(30);
+    expect(await segFiles(after)).toBe(1);
+    expect((await readdir(dir)).filter((n) => n.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('a copied folder keeps its segments (the manifest names the base by content, not inode)', async () => {
+    const p = await FsCachePersistence.open({ dir: join(dir, 'src') });
+    await p.save('a', blobFor('a', 20), record('a', 1, 20));
+    await p.appendSegment('a', { start: 16, bytes: segmentFor('a', 16, 30) }, record('a', 2, 30));
+    await fsp.cp(join(dir, 'src'), join(dir, 'copy'), { recursive: true });
+    const copy = await FsCachePersistence.open({ dir: join(dir, 'copy'), staleTempMs: 0 });
+    expect(await starts(copy, 'a')).toEqual([0, 16]);
+    expect((await copy.listCachedAgents())[0].tokenCount).toBe(30);
+  });
+
+  it('at the manifest rename the new state is committed', async () => {
+    const p = await FsCachePersistence.open({ dir });
+    await p.save('a', blobFor('a', 20), record('a', 1, 20));
+    let seen: number[] = [];
+    vi.mocked(fsp.rename).mockImplementation(async (from, to) => {
+      await realFs.rename(from, to);
+      if (String(to).endsWith('.kvman')) seen = (await new FsCachePersistence({ dir }).listCachedAgents()).map((r) => r.tokenCount);
+    });
+    await p.appendSegment('a', { start: 16, bytes: segmentFor('a', 16, 33) }, record('a', 2, 33));
+    expect(seen).toEqual([33]);
+  });
+});

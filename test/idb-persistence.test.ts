@@ -293,3 +293,61 @@ describe('IdbCachePersistence schema', () => {
   });
 });
 
+
+describe('IdbCachePersistence segments', () => {
+  const seg = (start: number, ...values: number[]) => ({ start, bytes: bytesOf(...values) });
+  const starts = async (p: IdbCachePersistence, id: string) => ((await p.loadSegments(id)) ?? []).map((s) => [s.start, [...s.bytes]]);
+
+  it('appends in one transaction, keeps earlier segments, lists the whole; a save or delete drops them', async () => {
+    const factory = new IDBFactory();
+    const p = await openFresh(factory);
+    expect(await p.loadSegments('a')).toBeNull();
+    await expect(p.appendSegment('a', seg(16, 9), record('a', 1, 20))).rejects.toBeInstanceOf(InvalidRequestError);
+    await p.save('a', bytesOf(1, 2, 3), record('a', 1, 20));
+    await p.appendSegment('a', seg(16, 4, 4), record('a', 2, 30));
+    await p.appendSegment('a', seg(16, 5, 5, 5), record('a', 3, 40)); // replaces the segment at 16
+    await p.appendSegment('a', seg(32, 6), record('a', 4, 50));
+    await expect(p.appendSegment('a', seg(64, 7), record('a', 5, 70))).rejects.toBeInstanceOf(InvalidRequestError);
+    expect(await starts(p, 'a')).toEqual([[0, [1, 2, 3]], [16, [5, 5, 5]], [32, [6]]]);
+    expect(await p.listCachedAgents()).toEqual([{ agentId: 'a', modelFingerprint: 'fp-1', tokenCount: 50, bytes: 7, lastUsed: 4, tier: 'cold' }]);
+    expect(await p.load('a')).toEqual(bytesOf(1, 2, 3)); // old callers: the first segment
+    // Reopened (a reload): the same state.
+    const again = await openFresh(factory);
+    expect(await starts(again, 'a')).toEqual([[0, [1, 2, 3]], [16, [5, 5, 5]], [32, [6]]]);
+    await p.save('a', bytesOf(8), record('a', 6, 55));
+    expect(await starts(p, 'a')).toEqual([[0, [8]]]);
+    await p.appendSegment('a', seg(48, 9), record('a', 7, 60));
+    expect(await p.delete('a')).toBe(true);
+    expect(await p.loadSegments('a')).toBeNull();
+    // No segment rows are left behind under any key.
+    const db = await new Promise<IDBDatabase>((resolve) => {
+      const r = factory.open(DEFAULT_IDB_NAME);
+      r.onsuccess = () => resolve(r.result);
+    });
+    const keys = await new Promise<IDBValidKey[]>((resolve) => {
+      const r = db.transaction('blobs').objectStore('blobs').getAllKeys();
+      r.onsuccess = () => resolve(r.result);
+    });
+    db.close();
+    expect(keys).toEqual([]);
+  });
+
+  it('a failed append leaves the previous state (the transaction aborts as a whole)', async () => {
+    const p = await openFresh();
+    await p.save('a', bytesOf(1, 2), record('a', 1, 20));
+    await p.appendSegment('a', seg(16, 3), record('a', 2, 30));
+    failPut('agents', (_store, put) => abortAfter(put(), 'UnknownError'));
+    await expect(p.appendSegment('a', seg(16, 4, 4), record('a', 3, 40))).rejects.toBeInstanceOf(InternalError);
+    vi.restoreAllMocks();
+    expect(await starts(p, 'a')).toEqual([[0, [1, 2]], [16, [3]]]);
+    expect((await p.listCachedAgents())[0].tokenCount).toBe(30);
+  });
+
+  it('appends with durability strict', async () => {
+    const p = await openFresh();
+    await p.save('a', bytesOf(1), record('a', 1, 20));
+    const spy = vi.spyOn(IDBDatabase.prototype, 'transaction');
+    await p.appendSegment('a', seg(16, 2), record('a', 2, 30));
+    expect(spy.mock.calls.some((c) => c[1] === 'readwrite' && (c[2] as { durability?: string } | undefined)?.durability === 'strict')).toBe(true);
+  });
+});

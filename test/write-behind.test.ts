@@ -65,3 +65,54 @@ describe('WriteBehind', () => {
     expect(store.blobs.has('keep')).toBe(true);
   });
 });
+
+describe('WriteBehind with appended segments', () => {
+  /** A store that logs the order of saves and appends; appends can be made to fail. */
+  function loggingStore(failAppend = false) {
+    const store = new QuotaStore(1e9);
+    const log: string[] = [];
+    const save = store.save.bind(store);
+    store.save = async (id, blob, rec) => {
+      log.push(`save ${id} ${blob.byteLength}`);
+      await save(id, blob, rec);
+    };
+    const appendSegment = async (id: string, seg: { start: number; bytes: Uint8Array }) => {
+      log.push(`append ${id}@${seg.start} ${seg.bytes.byteLength}`);
+      if (failAppend) throw new Error('disk error');
+    };
+    return { store: Object.assign(store, { appendSegment }), log };
+  }
+
+  it('an append queues behind a pending whole write; a later whole write replaces both; encoding is lazy', async () => {
+    const { store, log } = loggingStore();
+    const wb = new WriteBehind(store);
+    let encoded = 0;
+    const lazy = (n: number) => () => (encoded++, new Uint8Array(n));
+    wb.enqueue('a', { bytes: lazy(10), record: write('a', 10, 1).record });
+    wb.enqueue('a', { bytes: lazy(3), record: write('a', 13, 2).record, segmentStart: 8 });
+    expect(encoded).toBe(0); // nothing encoded on the caller's path
+    expect(wb.hasAppend('a')).toBe(true);
+    expect(wb.pending('a')).toBeUndefined(); // the newest state is not one whole blob
+    await wb.flush();
+    expect(log).toEqual(['save a 10', 'append a@8 3']);
+    wb.enqueue('b', { bytes: lazy(5), record: write('b', 5, 1).record });
+    wb.enqueue('b', { bytes: lazy(2), record: write('b', 7, 2).record, segmentStart: 4 });
+    wb.enqueue('b', write('b', 9, 3));
+    await wb.flush();
+    expect(log.slice(2)).toEqual(['save b 9']);
+    expect(encoded).toBe(2);
+  });
+
+  it('appends queued behind a failed write are dropped: they would extend what never landed', async () => {
+    const { store, log } = loggingStore(true);
+    const settled: Array<[number | undefined, string | null]> = [];
+    const wb = new WriteBehind(store, (_id, w, err) => settled.push([w.segmentStart, err?.name ?? null]));
+    wb.enqueue('a', write('a', 10, 1));
+    wb.enqueue('a', { ...write('a', 3, 2), segmentStart: 8 });
+    wb.enqueue('a', { ...write('a', 3, 3), segmentStart: 12 });
+    await wb.flush();
+    expect(log).toEqual(['save a 10', 'append a@8 3']);
+    expect(settled).toEqual([[undefined, null], [8, 'InternalError']]);
+    expect(wb.has('a')).toBe(false);
+  });
+});

@@ -39,7 +39,8 @@ export class AgentRuntime {
       return given ?? reload();
     };
     const runtime = await RecoveringRuntime.start(factory, tokenizer, safetensorsBlobCodec, announcing(persistence, locks), {
-      store: { hotBudgetBytes: options.hotBudgetBytes, warmBudgetBytes: options.warmBudgetBytes, quantization: options.quantization ?? DEFAULT_KV_AT_REST, persistOnFinish: true },
+      // Incremental checkpoints (segments + manifest) unless the app turns them off.
+      store: { hotBudgetBytes: options.hotBudgetBytes, warmBudgetBytes: options.warmBudgetBytes, quantization: options.quantization ?? DEFAULT_KV_AT_REST, persistOnFinish: true, incremental: options.incrementalCheckpoints !== false },
     });
     refresh = () => void runtime.store.refreshCold().catch(() => undefined);
     return new AgentRuntime(runtime, persistence, locks);
@@ -139,7 +140,12 @@ function announcing(p: IdbCachePersistence, locks: AgentLocks): CachePersistence
       await p.save(agentId, blob, record);
       locks.announce({ type: 'saved', agentId });
     },
+    appendSegment: async (agentId, segment, record) => {
+      await p.appendSegment(agentId, segment, record);
+      locks.announce({ type: 'saved', agentId });
+    },
     load: (agentId) => p.load(agentId),
+    loadSegments: (agentId) => p.loadSegments(agentId),
     exists: (agentId) => p.exists(agentId),
     delete: async (agentId) => {
       const existed = await p.delete(agentId);

@@ -2,34 +2,19 @@ import { bytesForTokens, bytesPerBlock, type KvQuantization, type ModelCacheSpec
 import { CacheCorruptError, errorToPlain, ModelMismatchError, type PlainError } from '../domain/errors.ts';
 import { Lru } from '../domain/lru.ts';
 import { commonPrefixLength, validateAgentId, type AgentBlocks, type CacheKey } from '../domain/values.ts';
-import type { CachedAgentRecord, CacheHit, CachePersistencePort, CacheStorePort, CacheStoreStats, CacheTier, KvBlobCodecPort, KvSnapshot, ModelBackendPort } from '../ports/outbound.ts';
+import type { CachedAgentRecord, CacheHit, CachePersistencePort, CacheStorePort, CacheStoreStats, CacheTier, DecodedAgentKv, KvBlobCodecPort, KvSnapshot, ModelBackendPort } from '../ports/outbound.ts';
 import type { BlockPoolBatchEngine } from './block-pool-batch-engine.ts';
 import { RestoreCostModel } from './cache/cost-model.ts';
+import type { CacheStoreOptions, WarmEntry } from './cache/store-options.ts';
 import { RestoreLog, truncateSnapshot, type RestoreReport } from './cache/restore-log.ts';
-import { WriteBehind, type PendingWrite } from './cache/write-behind.ts';
-
-export interface CacheStoreOptions {
-  /** GPU bytes idle agents may keep (their KV blocks). */
-  readonly hotBudgetBytes?: number;
-  /** Host bytes of serialized caches. */
-  readonly warmBudgetBytes?: number;
-  /** Quantization of blobs at rest (warm and cold). */
-  readonly quantization?: KvQuantization;
-  readonly costModel?: RestoreCostModel;
-  /**
-   * Write every finished turn to persistent storage in the background while it stays hot, so a
-   * closed tab or a killed worker loses nothing that finished. Default false.
-   */
-  readonly persistOnFinish?: boolean;
-}
-
-interface WarmEntry {
-  readonly bytes: Uint8Array;
-  readonly tokenIds: readonly number[];
-  lastUsed: number;
-}
+import { Checkpointer } from './cache/checkpointer.ts';
+import { PreemptedKv } from './cache/preempted-kv.ts';
+import { deleteOfModel, listAllStored } from './cache/other-models.ts';
+import { joinedBlob, joinSegments, loadStoredAgent } from './cache/segments.ts';
+import { WriteBehind, type PendingWrite, type SettledWrite } from './cache/write-behind.ts';
 
 export type { RestoreReport } from './cache/restore-log.ts';
+export type { CacheStoreOptions } from './cache/store-options.ts';
 
 /**
  * Three tiers of agent memory. hot: the agent's KV blocks on the GPU (owned by the engine's
@@ -55,8 +40,7 @@ export class AgentCacheStore implements CacheStorePort {
   private readonly demoting = new Map<string, number>();
   /** GPU reads and encodes still running; restores wait for them. */
   private readonly inflight = new Set<Promise<unknown>>();
-  /** KV of preempted requests, by request uid, kept in host memory until they run again. */
-  private readonly preempted = new Map<string, Promise<{ snapshot: KvSnapshot; bytes: number }>>();
+  private readonly preempted: PreemptedKv;
   /**
    * Bytes that storage refused (quota, I/O): kept in memory, outside the warm LRU so no budget
    * can drop them, until a later write of the agent lands. The agent's only full copy.
@@ -64,6 +48,7 @@ export class AgentCacheStore implements CacheStorePort {
   private readonly unsaved = new Map<string, WarmEntry & { error: PlainError }>();
   /** Agents the app allows the store to delete from cold storage when it is full. */
   private readonly expendable = new Set<string>();
+  private readonly checkpoints: Checkpointer | null;
 
   constructor(
     private engine: BlockPoolBatchEngine,
@@ -80,6 +65,11 @@ export class AgentCacheStore implements CacheStorePort {
     const policy = { canEvict: (r: CachedAgentRecord) => this.canEvictCold(r), evicted: (r: CachedAgentRecord) => this.coldIds.delete(r.agentId) };
     this.writes = persistence ? new WriteBehind(persistence, (id, w, err) => this.settled(id, w, err), policy) : null;
     this.persistOnFinish = options.persistOnFinish === true;
+    const track = <T>(p: Promise<T>): Promise<T> => this.track(p);
+    this.preempted = new PreemptedKv({ spec: this.spec, cost: this.cost, backend: () => this.backend, allocate: (n) => this.engine.kv.allocateFor(n), track });
+    const canAppend = options.incremental !== false && typeof persistence?.appendSegment === 'function' && typeof persistence.loadSegments === 'function';
+    const read = (table: readonly number[], tokens: number): Promise<KvSnapshot> => this.backend.readBlocks(table, tokens);
+    this.checkpoints = this.writes ? new Checkpointer({ compactEvery: options.compactEvery, spec: this.spec, codec, quantization: this.quantization, writes: this.writes, canAppend, readBlocks: read, track }) : null;
     this.attach(engine);
   }
 
@@ -105,9 +95,9 @@ export class AgentCacheStore implements CacheStorePort {
       prepareAgent: (agentId, tokens) => this.prepare(agentId, tokens),
       afterFinish: (agentId) => this.finished(agentId),
       onPrefill: (tokens, ms) => this.cost.observePrefill(tokens, ms),
-      onPreempt: (uid, blocks) => this.snapshotPreempted(uid, blocks),
-      resumePreempted: (uid) => this.resumePreempted(uid),
-      forget: (uid) => this.preempted.delete(uid),
+      onPreempt: (uid, blocks) => this.preempted.snapshot(uid, blocks),
+      resumePreempted: (uid) => this.preempted.resume(uid),
+      forget: (uid) => this.preempted.forget(uid),
     });
   }
 
@@ -119,7 +109,7 @@ export class AgentCacheStore implements CacheStorePort {
   /** Where an agent's cache is now. */
   tierOf(agentId: string): CacheTier | 'none' {
     if (this.engine.kv.agentBlocks(agentId)) return 'hot';
-    if (this.warm.has(agentId) || this.demoting.has(agentId) || this.writes?.pending(agentId) || this.unsaved.has(agentId)) return 'warm';
+    if (this.warm.has(agentId) || this.demoting.has(agentId) || this.writes?.has(agentId) || this.unsaved.has(agentId)) return 'warm';
     return this.coldIds.has(agentId) ? 'cold' : 'none';
   }
 
@@ -135,20 +125,13 @@ export class AgentCacheStore implements CacheStorePort {
 
   /** Every stored agent of every model (this model's and others', e.g. after a model switch). */
   async listStoredAll(): Promise<CachedAgentRecord[]> {
-    if (!this.persistence) return [];
-    return this.persistence.listAllCachedAgents ? this.persistence.listAllCachedAgents() : this.persistence.listCachedAgents();
+    return this.persistence ? listAllStored(this.persistence) : [];
   }
 
   /** Delete a stored blob of any model; this model's agents are deleted from every tier. */
   async deleteStored(agentId: string, modelFingerprint: string): Promise<boolean> {
     if (modelFingerprint === this.spec.fingerprint) return this.delete(agentId);
-    const other = await this.persistence?.forModel?.(modelFingerprint);
-    if (!other) return false;
-    try {
-      return await other.delete(agentId);
-    } finally {
-      other.close?.();
-    }
+    return this.persistence ? deleteOfModel(this.persistence, modelFingerprint, agentId) : false;
   }
 
   /** Let the store delete this agent's cold blob when storage is full (a scratch agent). */
@@ -160,6 +143,8 @@ export class AgentCacheStore implements CacheStorePort {
   /** Learn which agents persistent storage holds (after a reload). */
   async refreshCold(): Promise<void> {
     if (!this.persistence) return;
+    // Another writer (a tab) may have replaced a blob: never append to what we believed stored.
+    this.checkpoints?.forgetStored();
     this.coldIds.clear();
     for (const r of await this.persistence.listCachedAgents()) if (r.modelFingerprint === this.spec.fingerprint) this.coldIds.add(r.agentId);
   }
@@ -205,6 +190,7 @@ export class AgentCacheStore implements CacheStorePort {
     this.expendable.delete(agentId);
     const warm = this.warm.delete(agentId) !== undefined;
     this.writes?.cancel(agentId);
+    this.checkpoints?.forget(agentId);
     await this.writes?.flush();
     const cold = this.persistence ? await this.persistence.delete(agentId) : false;
     this.coldIds.delete(agentId);
@@ -220,8 +206,11 @@ export class AgentCacheStore implements CacheStorePort {
   }
 
   async flush(): Promise<void> {
-    await this.idle();
-    await this.writes?.flush();
+    // A write that fails may start another (a refused append checkpoints the whole agent).
+    do {
+      await this.idle();
+      await this.writes?.flush();
+    } while (this.inflight.size > 0);
   }
 
   /** The agent's blob as stored (hot caches are serialized first). */
@@ -231,7 +220,10 @@ export class AgentCacheStore implements CacheStorePort {
     await this.idle();
     const warm = this.warm.peek(agentId)?.bytes ?? this.writes?.pending(agentId) ?? this.unsaved.get(agentId)?.bytes;
     if (warm) return warm;
-    return this.persistence ? this.persistence.load(agentId) : null;
+    // Segments still being written: export what storage will hold once they land.
+    if (this.writes?.hasAppend(agentId)) await this.writes.flush();
+    const stored = this.persistence ? await loadStoredAgent(this.persistence, agentId) : null;
+    return stored ? joinedBlob(this.codec, this.spec, stored) : null;
   }
 
   /** Install a blob (e.g. an uploaded .safetensors file) as the agent's warm cache, after validating it. */
@@ -239,6 +231,8 @@ export class AgentCacheStore implements CacheStorePort {
     const decoded = this.codec.decode(bytes, this.spec);
     const id = validateAgentId(agentId ?? decoded.agentId);
     this.engine.dropAgent(id);
+    // The imported KV is not what the stored segments were computed from: never extend them.
+    this.checkpoints?.forget(id);
     this.putWarm(id, { bytes, tokenIds: decoded.tokenIds, lastUsed: Date.now() });
     return id;
   }
@@ -298,37 +292,12 @@ export class AgentCacheStore implements CacheStorePort {
     }
   }
 
-  /** The GPU read starts now, before the engine releases the blocks. */
-  private snapshotPreempted(uid: string, blocks: AgentBlocks): void {
-    const read = this.backend.readBlocks(blocks.blockTable, blocks.tokenIds.length);
-    this.preempted.set(uid, this.track(read.then((snapshot) => ({ snapshot, bytes: bytesForTokens(this.spec, snapshot.tokens) }))));
-  }
-
-  /** Upload a preempted request's KV into fresh blocks, when that beats recomputing it. */
-  private async resumePreempted(uid: string): Promise<{ table: number[]; tokens: number } | 'wait' | null> {
-    const pending = this.preempted.get(uid);
-    if (!pending) return null;
-    const started = performance.now();
-    const { snapshot, bytes } = await pending;
-    if (!this.cost.estimate(snapshot.tokens, bytes).restore) {
-      this.preempted.delete(uid);
-      return null;
-    }
-    const table = this.engine.kv.allocateFor(snapshot.tokens);
-    if (!table) return 'wait';
-    this.preempted.delete(uid);
-    await this.backend.writeBlocks(table, snapshot);
-    this.cost.observeRestore(bytes, performance.now() - started);
-    return { table, tokens: snapshot.tokens };
-  }
-
   /** A turn finished: keep the hot tier in budget, and checkpoint the agent if asked to. */
   private finished(agentId: string): void {
     this.enforceHotBudget();
     const hot = this.engine.kv.agentBlocks(agentId);
-    if (!this.persistOnFinish || !hot || !this.writes) return;
-    const read = this.backend.readBlocks(hot.blockTable, hot.tokenIds.length);
-    this.track(read.then((snapshot) => this.spill(agentId, { bytes: this.encode(hot, snapshot), tokenIds: hot.tokenIds, lastUsed: Date.now() })));
+    // The checkpointer submits the GPU read now and encodes when the write drains.
+    if (this.persistOnFinish && hot) this.checkpoints?.checkpoint(hot);
   }
 
   /** warm -> cold, written behind. */
@@ -336,25 +305,36 @@ export class AgentCacheStore implements CacheStorePort {
     const write: PendingWrite = {
       bytes: entry.bytes,
       record: { agentId, modelFingerprint: this.spec.fingerprint, tokenCount: entry.tokenIds.length, lastUsed: entry.lastUsed },
+      tokenIds: entry.tokenIds,
     };
     this.writes?.enqueue(agentId, write);
+    this.checkpoints?.wholeQueued(agentId, entry.tokenIds);
   }
 
-  private settled(agentId: string, write: PendingWrite, error: PlainError | null): void {
+  private settled(agentId: string, write: SettledWrite, error: PlainError | null): void {
     if (!error) {
       this.coldIds.add(agentId);
-      if (this.unsaved.get(agentId)?.bytes === write.bytes || !this.writes?.pending(agentId)) this.unsaved.delete(agentId);
+      if (this.unsaved.get(agentId)?.bytes === write.bytes || !this.writes?.has(agentId)) this.unsaved.delete(agentId);
+      return;
+    }
+    this.checkpoints?.forget(agentId);
+    const hot = this.engine.kv.agentBlocks(agentId);
+    // A failed append holds only a segment: checkpoint the whole agent instead, which lands or
+    // ends below as unsaved bytes. Without a hot copy, storage keeps its older, shorter state.
+    if (write.segmentStart !== undefined) {
+      if (hot && this.persistOnFinish) this.checkpoints?.checkpoint(hot);
       return;
     }
     // Storage refused it (quota, I/O) and the policy allowed no eviction: keep it in memory,
     // flagged unsaved, unless a newer write of the agent is already queued.
-    if (this.writes?.pending(agentId)) return;
-    this.unsaved.set(agentId, { bytes: write.bytes, tokenIds: [], lastUsed: write.record.lastUsed, error });
+    if (this.writes?.has(agentId)) return;
+    this.unsaved.set(agentId, { bytes: write.bytes, tokenIds: write.tokenIds ?? [], lastUsed: write.record.lastUsed, error });
   }
 
   /** A corrupt stored blob holds nothing usable: remove it so tiers tell the truth. */
   private async dropCorruptCold(agentId: string): Promise<void> {
     this.coldIds.delete(agentId);
+    this.checkpoints?.forget(agentId);
     await this.persistence?.delete(agentId).catch(() => false);
   }
 
@@ -362,7 +342,7 @@ export class AgentCacheStore implements CacheStorePort {
   private canEvictCold(record: CachedAgentRecord): boolean {
     if (record.modelFingerprint !== this.spec.fingerprint) return false;
     if (this.expendable.has(record.agentId)) return true;
-    if (this.unsaved.has(record.agentId) || this.writes?.pending(record.agentId)) return false;
+    if (this.unsaved.has(record.agentId) || this.writes?.has(record.agentId)) return false;
     return this.engine.kv.agentBlocks(record.agentId) !== undefined || this.warm.has(record.agentId);
   }
 
@@ -379,9 +359,9 @@ export class AgentCacheStore implements CacheStorePort {
     const source = await this.findBlob(agentId);
     if (!source) return done({ agentId, tier: 'none', matchedTokens: 0 });
     const started = performance.now();
-    let decoded;
+    let decoded: DecodedAgentKv;
     try {
-      decoded = this.codec.decode(source.bytes, this.spec);
+      decoded = source.decode();
     } catch (error) {
       if (error instanceof ModelMismatchError || error instanceof CacheCorruptError) {
         // Refused, never misread: the turn recomputes, and the agent's next checkpoint replaces
@@ -395,23 +375,29 @@ export class AgentCacheStore implements CacheStorePort {
     }
     const matched = wholeCache ? decoded.tokenIds.length : Math.min(commonPrefixLength(decoded.tokenIds, tokens), tokens.length - 1);
     if (matched <= 0) return done({ agentId, tier: 'none', matchedTokens: 0 });
-    const estimate = this.cost.estimate(matched, bytesForTokens(this.spec, matched) + (source.tier === 'cold' ? source.bytes.byteLength : 0));
+    const estimate = this.cost.estimate(matched, bytesForTokens(this.spec, matched) + (source.tier === 'cold' ? source.bytes : 0));
     if (!wholeCache && !estimate.restore) return done({ agentId, tier: 'none', matchedTokens: matched, estimate });
     const table = this.engine.kv.allocateFor(matched);
     if (!table) return done({ agentId, tier: 'none', matchedTokens: matched, estimate });
     await this.backend.writeBlocks(table, truncateSnapshot(decoded.snapshot, matched));
     this.engine.kv.adopt(agentId, decoded.tokenIds.slice(0, matched), table);
     this.warm.delete(agentId);
-    this.cost.observeRestore(source.bytes.byteLength, performance.now() - started);
+    this.cost.observeRestore(source.bytes, performance.now() - started);
+    // What storage holds is known now: the agent's next checkpoint may extend it.
+    if (source.tier === 'cold' && !this.writes?.has(agentId)) this.checkpoints?.learned(agentId, decoded.tokenIds, source.segments);
     this.enforceHotBudget(agentId);
     return done({ agentId, tier: source.tier, matchedTokens: matched, estimate });
   }
 
-  private async findBlob(agentId: string): Promise<{ bytes: Uint8Array; tier: CacheTier } | null> {
+  /** The agent's newest memory below hot, and how to decode it (cold: its segments joined). */
+  private async findBlob(agentId: string): Promise<{ bytes: number; tier: CacheTier; segments: number; decode: () => DecodedAgentKv } | null> {
     const warm = this.warm.get(agentId)?.bytes ?? this.writes?.pending(agentId) ?? this.unsaved.get(agentId)?.bytes;
-    if (warm) return { bytes: warm, tier: 'warm' };
-    const cold = this.persistence ? await this.persistence.load(agentId) : null;
-    return cold ? { bytes: cold, tier: 'cold' } : null;
+    if (warm) return { bytes: warm.byteLength, tier: 'warm', segments: 1, decode: () => this.codec.decode(warm, this.spec) };
+    // Segments in flight with no copy above (a lost device): let them land, then read them.
+    if (this.writes?.hasAppend(agentId)) await this.writes.flush();
+    const cold = this.persistence ? await loadStoredAgent(this.persistence, agentId) : null;
+    if (!cold) return null;
+    return { bytes: cold.bytes, tier: 'cold', segments: cold.segments.length, decode: () => joinSegments(this.codec, this.spec, cold.segments) };
   }
 
   /** Demote least recently used idle agents until the hot tier is within budget. */

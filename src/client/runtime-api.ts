@@ -72,6 +72,12 @@ export interface CacheOptions {
   readonly hotBudgetBytes?: number;
   readonly warmBudgetBytes?: number;
   readonly quantization?: 'none' | 'q8' | 'q4';
+  /**
+   * Checkpoint each finished turn incrementally: append a segment of the tokens the turn added
+   * instead of rewriting the agent's whole blob (issue 8 item 5): O(new tokens) bytes per turn,
+   * committed with the agent's record in one IndexedDB transaction. Default true.
+   */
+  readonly incrementalCheckpoints?: boolean;
 }
 
 /** A Request as plain data, for engine.fetch across the worker boundary. */

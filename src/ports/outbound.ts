@@ -178,8 +178,26 @@ export interface CachePersistencePort {
    */
   listAllCachedAgents?(): Promise<CachedAgentRecord[]>;
   forModel?(modelFingerprint: string): Promise<CachePersistencePort>;
+  /**
+   * Incremental persistence (optional; without it every write is a whole `save`). An agent's
+   * memory may be stored as segments, each a whole blob of the codec holding the KV of
+   * positions [start, next segment's start); `save` writes one segment at 0. `appendSegment`
+   * atomically keeps the stored segments with start < `segment.start`, drops the rest and adds
+   * this one; it refuses (InvalidRequestError) when nothing stored covers [0, segment.start).
+   * `load` of a segmented agent returns its first segment only (a valid, shorter cache); read
+   * the whole with `loadSegments`, which returns the segments ordered by start, or null.
+   */
+  appendSegment?(agentId: string, segment: StoredSegment, record: Omit<CachedAgentRecord, 'tier' | 'bytes'>): Promise<void>;
+  loadSegments?(agentId: string): Promise<StoredSegment[] | null>;
   /** Release what the instance holds open (a database connection). */
   close?(): void;
+}
+
+/** One stored piece of an agent's memory: a codec blob of positions from `start` on. */
+export interface StoredSegment {
+  /** First position the segment holds (0, or a multiple of the model's block tokens). */
+  readonly start: number;
+  readonly bytes: Uint8Array;
 }
 
 /** Where a cache was found, and how much of the request it covers. */

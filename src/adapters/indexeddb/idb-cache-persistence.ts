@@ -7,6 +7,12 @@
  * A blob and its record are written and deleted in one readwrite transaction over both stores,
  * so a crash or a closed tab leaves the old pair or the new pair, never a torn pair.
  *
+ * Segments (incremental checkpoints). An appended segment is stored in `blobs` under the key
+ * `<agentId>~<start, 12 digits>` ('~' never occurs in an agent id), and the agent's record
+ * lists the segments. An append (drop the segments from its start on, put it, update the
+ * record) and a save (put the blob, drop every segment) are each one transaction, and
+ * `loadSegments` reads the blob, the record and the segments in one transaction too.
+ *
  * Scopes. Blobs are keyed by agent and model: an instance opened with `modelFingerprint` uses
  * its own database, `<name>:<fingerprint>`, so agents of two models live side by side. Opening a
  * scope moves that model's blobs out of the unscoped database (the older layout): copy first,
@@ -20,19 +26,27 @@
  * global `indexedDB`.
  */
 import { wrap, type DBSchema, type IDBPDatabase, type IDBPTransaction } from 'idb';
+import { InternalError, InvalidRequestError } from '../../domain/errors.ts';
+import { isFingerprint, validateAgentId, validateFingerprint } from '../../domain/values.ts';
+import type { CachePersistencePort, CachedAgentRecord, StoredSegment } from '../../ports/outbound.ts';
 import {
-  CacheCorruptError,
-  InternalError,
-  InvalidRequestError,
-  QuotaExceededError,
-  SemanticError,
-  type ErrorDetails,
-} from '../../domain/errors.ts';
-import { isFingerprint, validateAgentId, validateCacheRecord, validateFingerprint } from '../../domain/values.ts';
-import type { CachePersistencePort, CachedAgentRecord } from '../../ports/outbound.ts';
+  abortQuietly,
+  asRecord,
+  blobBytes,
+  IDB_SCHEMA_VERSION,
+  isStoredAgent,
+  openError,
+  ownBuffer,
+  segmentsOf,
+  toPersistenceError,
+  toStoredAgent,
+  type StoredAgent,
+  type StoredSegmentInfo,
+} from './idb-values.ts';
+
+export { IDB_SCHEMA_VERSION } from './idb-values.ts';
 
 export const DEFAULT_IDB_NAME = 'semantic-kv';
-export const IDB_SCHEMA_VERSION = 1;
 
 const BLOBS = 'blobs';
 const AGENTS = 'agents';
@@ -42,8 +56,6 @@ interface StoredBlob {
   readonly agentId: string;
   readonly bytes: ArrayBuffer;
 }
-
-type StoredAgent = CachedAgentRecord & { readonly tier: 'cold' };
 
 interface KvDatabase extends DBSchema {
   blobs: { key: string; value: StoredBlob };
@@ -142,19 +154,59 @@ export class IdbCachePersistence implements CachePersistencePort {
 
   async save(agentId: string, blob: Uint8Array, record: Omit<CachedAgentRecord, 'tier' | 'bytes'>): Promise<void> {
     const id = validateAgentId(agentId);
-    if (this.modelFingerprint !== null && record.modelFingerprint !== this.modelFingerprint) {
-      throw new InvalidRequestError(`a blob of model ${record.modelFingerprint} cannot be saved in the scope of model ${this.modelFingerprint}`, {
-        agentId: id,
-        modelFingerprint: record.modelFingerprint,
-        scope: this.modelFingerprint,
-      });
-    }
+    this.checkScope(id, record);
     const stored = toStoredAgent(id, blob.byteLength, record);
     const value: StoredBlob = { agentId: id, bytes: ownBuffer(blob) };
     await this.transact({ agentId: id, bytes: blob.byteLength }, async (tx, track) => {
       // Both puts are issued before anything is awaited; tx.done decides for the pair.
+      // The get runs before the puts (requests run in order): it sees the segments to drop.
+      const old = track(tx.objectStore(AGENTS).get(id));
       void track(tx.objectStore(BLOBS).put(value));
       void track(tx.objectStore(AGENTS).put(stored));
+      dropSegments(tx, track, id, await old, 1);
+    });
+  }
+
+  /** Extend the stored blob with a segment, in one transaction (see the header). */
+  async appendSegment(agentId: string, segment: StoredSegment, record: Omit<CachedAgentRecord, 'tier' | 'bytes'>): Promise<void> {
+    const id = validateAgentId(agentId);
+    this.checkScope(id, record);
+    const checked = toStoredAgent(id, 0, record);
+    await this.transact({ agentId: id, bytes: segment.bytes.byteLength }, async (tx, track) => {
+      const old = await track(tx.objectStore(AGENTS).get(id));
+      const hasBlob = (await track(tx.objectStore(BLOBS).getKey(id))) !== undefined;
+      if (old === undefined || !isStoredAgent(old) || !hasBlob) throw new InvalidRequestError(`agent ${id} has no stored blob to append to`, { agentId: id, start: segment.start });
+      const baseTokens = old.baseTokens ?? old.tokenCount;
+      const baseBytes = old.baseBytes ?? old.bytes;
+      const kept = segmentsOf(old).filter((x) => x.start < segment.start);
+      const covered = kept.at(-1)?.end ?? baseTokens;
+      if (!Number.isSafeInteger(segment.start) || segment.start <= 0 || segment.start > covered || record.tokenCount <= segment.start) {
+        throw new InvalidRequestError(`a segment at ${segment.start} does not extend the ${covered} stored tokens of agent ${id}`, { agentId: id, start: segment.start, stored: covered });
+      }
+      const segments: StoredSegmentInfo[] = [...kept, { start: segment.start, end: record.tokenCount, bytes: segment.bytes.byteLength }];
+      const bytes = baseBytes + segments.reduce((n, x) => n + x.bytes, 0);
+      dropSegments(tx, track, id, old, segment.start);
+      void track(tx.objectStore(BLOBS).put({ agentId: segmentKey(id, segment.start), bytes: ownBuffer(segment.bytes) }));
+      void track(tx.objectStore(AGENTS).put({ ...checked, bytes, baseTokens, baseBytes, segments }));
+    });
+  }
+
+  /** The blob (at 0) and the segments its record lists, read in one transaction; null when absent. */
+  async loadSegments(agentId: string): Promise<StoredSegment[] | null> {
+    const id = validateAgentId(agentId);
+    return this.read(id, async () => {
+      const tx = this.db.transaction([BLOBS, AGENTS], 'readonly');
+      const [base, record] = await Promise.all([tx.objectStore(BLOBS).get(id), tx.objectStore(AGENTS).get(id)]);
+      const listed = record !== undefined && isStoredAgent(record) ? segmentsOf(record) : [];
+      const rows = await Promise.all(listed.map((x) => tx.objectStore(BLOBS).get(segmentKey(id, x.start))));
+      await tx.done;
+      if (base === undefined) return null;
+      const out: StoredSegment[] = [{ start: 0, bytes: await blobBytes(base, id) }];
+      for (const [i, row] of rows.entries()) {
+        if (row === undefined) break;
+        out.push({ start: listed[i].start, bytes: await blobBytes(row, id) });
+      }
+      return out;
     });
   }
 
@@ -173,10 +225,9 @@ export class IdbCachePersistence implements CachePersistencePort {
   async delete(agentId: string): Promise<boolean> {
     const id = validateAgentId(agentId);
     return this.transact({ agentId: id, bytes: 0 }, async (tx, track) => {
-      const [blobKey, agentKey] = await Promise.all([
-        track(tx.objectStore(BLOBS).getKey(id)),
-        track(tx.objectStore(AGENTS).getKey(id)),
-      ]);
+      const [blobKey, old] = await Promise.all([track(tx.objectStore(BLOBS).getKey(id)), track(tx.objectStore(AGENTS).get(id))]);
+      const agentKey = old === undefined ? undefined : id;
+      dropSegments(tx, track, id, old, 1);
       void track(tx.objectStore(BLOBS).delete(id));
       void track(tx.objectStore(AGENTS).delete(id));
       return blobKey !== undefined || agentKey !== undefined;
@@ -202,6 +253,17 @@ export class IdbCachePersistence implements CachePersistencePort {
 
   close(): void {
     this.db.close();
+  }
+
+  /** A scoped instance holds one model's blobs only. */
+  private checkScope(id: string, record: Omit<CachedAgentRecord, 'tier' | 'bytes'>): void {
+    if (this.modelFingerprint !== null && record.modelFingerprint !== this.modelFingerprint) {
+      throw new InvalidRequestError(`a blob of model ${record.modelFingerprint} cannot be saved in the scope of model ${this.modelFingerprint}`, {
+        agentId: id,
+        modelFingerprint: record.modelFingerprint,
+        scope: this.modelFingerprint,
+      });
+    }
   }
 
   /**
@@ -273,89 +335,13 @@ function upgrade(db: Db, oldVersion: number): void {
   }
 }
 
-function openError(error: unknown, name: string): SemanticError {
-  const errorName = nameOf(error);
-  // VersionError: the database was created by a newer build of the runtime.
-  const message = errorName === 'VersionError'
-    ? `IndexedDB "${name}" has a newer schema than version ${IDB_SCHEMA_VERSION}`
-    : `cannot open IndexedDB "${name}"`;
-  return new InternalError(message, { database: name, originalName: errorName ?? null }, { cause: error });
+/** Key of an appended segment in the blobs store; zero-padded so keys sort by start. */
+function segmentKey(agentId: string, start: number): string {
+  return `${agentId}~${String(start).padStart(12, '0')}`;
 }
 
-function toStoredAgent(agentId: string, bytes: number, record: Omit<CachedAgentRecord, 'tier' | 'bytes'>): StoredAgent {
-  validateCacheRecord(agentId, record);
-  const { modelFingerprint, tokenCount, lastUsed } = record;
-  return { agentId, modelFingerprint, tokenCount, bytes, lastUsed, tier: 'cold' };
-}
-
-/** A buffer holding exactly the blob; a view into a larger buffer would store all of it. */
-function ownBuffer(blob: Uint8Array): ArrayBuffer {
-  const { buffer } = blob;
-  if (buffer instanceof ArrayBuffer && blob.byteOffset === 0 && blob.byteLength === buffer.byteLength) return buffer;
-  return blob.slice().buffer;
-}
-
-function isArrayBuffer(value: unknown): value is ArrayBuffer {
-  // A tag test, so buffers from another realm pass.
-  return Object.prototype.toString.call(value) === '[object ArrayBuffer]';
-}
-
-/** Values come back from storage that other code may have written: check before trusting. */
-async function blobBytes(value: unknown, agentId: string): Promise<Uint8Array> {
-  const bytes: unknown = typeof value === 'object' && value !== null ? Reflect.get(value, 'bytes') : undefined;
-  if (isArrayBuffer(bytes)) return new Uint8Array(bytes);
-  if (ArrayBuffer.isView(bytes)) return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (typeof Blob !== 'undefined' && bytes instanceof Blob) return new Uint8Array(await bytes.arrayBuffer());
-  throw new CacheCorruptError(`IndexedDB entry of agent ${agentId} holds no bytes`, { reason: 'invalid-record', agentId });
-}
-
-function isStoredAgent(value: unknown): value is StoredAgent {
-  if (typeof value !== 'object' || value === null) return false;
-  const v = value as Partial<Record<keyof StoredAgent, unknown>>;
-  return (
-    typeof v.agentId === 'string' &&
-    typeof v.modelFingerprint === 'string' &&
-    Number.isSafeInteger(v.tokenCount) &&
-    Number.isSafeInteger(v.bytes) &&
-    typeof v.lastUsed === 'number'
-  );
-}
-
-function asRecord(stored: StoredAgent): CachedAgentRecord {
-  const { agentId, modelFingerprint, tokenCount, bytes, lastUsed } = stored;
-  return { agentId, modelFingerprint, tokenCount, bytes, lastUsed, tier: 'cold' };
-}
-
-function abortQuietly(tx: WriteTx): void {
-  try {
-    tx.abort();
-  } catch {
-    // Already committed or aborted: nothing left to undo.
-  }
-}
-
-function nameOf(error: unknown): string | undefined {
-  const name: unknown = typeof error === 'object' && error !== null ? Reflect.get(error, 'name') : undefined;
-  return typeof name === 'string' ? name : undefined;
-}
-
-// Firefox before the standard name used its own.
-const QUOTA_NAMES: ReadonlySet<string> = new Set(['QuotaExceededError', 'NS_ERROR_DOM_QUOTA_REACHED']);
-
-/**
- * The most telling of the errors a failed operation produced: quota wins wherever it surfaced
- * (the put, the request, or the transaction's error at commit); then our own typed errors; the
- * rest is an InternalError that keeps the DOMException's name.
- */
-function toPersistenceError(candidates: readonly unknown[], details: { agentId: string | undefined; bytes: number }): SemanticError {
-  const quota = candidates.find((e) => QUOTA_NAMES.has(nameOf(e) ?? ''));
-  if (quota !== undefined) {
-    return new QuotaExceededError(`storage quota exceeded writing ${details.bytes} bytes for agent ${details.agentId ?? '?'}`, details, {
-      cause: quota,
-    });
-  }
-  const first = candidates.find((e) => e !== null && e !== undefined);
-  if (first instanceof SemanticError) return first;
-  const info: ErrorDetails = { ...details, originalName: nameOf(first) ?? null };
-  return new InternalError(`IndexedDB operation failed: ${String(first)}`, info, { cause: first });
+/** Delete the segments a record lists from `start` on, inside the caller's transaction. */
+function dropSegments(tx: WriteTx, track: Track, agentId: string, record: unknown, start: number): void {
+  if (record === undefined || !isStoredAgent(record)) return;
+  for (const x of segmentsOf(record)) if (x.start >= start) void track(tx.objectStore(BLOBS).delete(segmentKey(agentId, x.start)));
 }

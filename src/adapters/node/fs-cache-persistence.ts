@@ -16,12 +16,15 @@
  * the two renames, or one with no blob at all, is recognised as stale: the listing then derives
  * the record from the blob's own metadata instead of trusting it. Leftover temp files are
  * ignored by every read and removed by `cleanup()` (run by `open`).
+ *
+ * Segments. `appendSegment` extends the blob with segment files and a manifest (fs-segments.ts);
+ * the manifest names the blob's identity, so a later `save` supersedes it atomically.
  */
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CacheCorruptError, InvalidRequestError, ModelMismatchError } from '../../domain/errors.ts';
 import { isFingerprint, validateAgentId, validateCacheRecord, validateFingerprint } from '../../domain/values.ts';
-import type { CachePersistencePort, CachedAgentRecord } from '../../ports/outbound.ts';
+import type { CachePersistencePort, CachedAgentRecord, StoredSegment } from '../../ports/outbound.ts';
 import { readAgentBlobMeta } from '../safetensors/agent-blob.ts';
 import {
   blobIdentity,
@@ -39,11 +42,12 @@ import {
   type BlobIdentity,
   type RecordFile,
 } from './fs-files.ts';
+import { appendSegmentFiles, cleanupSegments, fileHeaderDigest, headerDigest, readManifest, readSegmentFiles, removeSegments, type BaseInfo } from './fs-segments.ts';
 
 const BLOB_EXT = '.safetensors';
 const RECORD_EXT = '.json';
 // Only our own temp names: cleanup must never touch other files someone keeps in the folder.
-const TEMP_SUFFIX = /\.(safetensors|json)\.tmp-[0-9a-f]{16}$/;
+const TEMP_SUFFIX = /\.(safetensors|json|kvseg|kvman)\.tmp-[0-9a-f]{16}$/;
 const DEFAULT_STALE_TEMP_MS = 60_000;
 
 export interface FsCachePersistenceOptions {
@@ -128,7 +132,45 @@ export class FsCachePersistence implements CachePersistencePort {
     const id = validateAgentId(agentId);
     checkRecord(id, record);
     checkScope(this.modelFingerprint, record);
-    await this.exclusive(id, () => this.writePair(id, blob, record));
+    await this.exclusive(id, async () => {
+      await this.writePair(id, blob, record);
+      // The new blob already made any manifest stale; its segments are garbage now.
+      await removeSegments(this.dir, id);
+    });
+  }
+
+  /** Extend the stored blob with a segment (see fs-segments.ts); the manifest rename commits. */
+  async appendSegment(agentId: string, segment: StoredSegment, record: SaveRecord): Promise<void> {
+    const id = validateAgentId(agentId);
+    checkRecord(id, record);
+    checkScope(this.modelFingerprint, record);
+    await this.exclusive(id, async () => {
+      const blob = await this.statBlob(id);
+      const digest = blob === null ? null : await fileHeaderDigest(this.blobPath(id));
+      if (blob === null || digest === null) throw new InvalidRequestError(`agent ${id} has no stored blob to append to`, { agentId: id, start: segment.start });
+      const base: BaseInfo = { digest, bytes: Number(blob.size), tokens: () => this.baseTokens(id, blob) };
+      await appendSegmentFiles(this.dir, id, segment, record, base, this.inFlight);
+    });
+  }
+
+  /** The blob (at 0) and the segments its manifest names, or null when nothing is stored. */
+  async loadSegments(agentId: string): Promise<StoredSegment[] | null> {
+    const id = validateAgentId(agentId);
+    return this.exclusive(id, async () => {
+      const blob = await this.statBlob(id);
+      const bytes = blob === null ? null : await this.load(id);
+      if (blob === null || bytes === null) return null;
+      const manifest = await readManifest(this.dir, id, headerDigest(bytes));
+      return [{ start: 0, bytes }, ...(await readSegmentFiles(this.dir, manifest))];
+    });
+  }
+
+  /** Tokens of the blob: its record's count when the record describes it, else its metadata's. */
+  private async baseTokens(id: string, identity: BlobIdentity): Promise<number> {
+    const stored = await readRecordFile(this.recordPath(id));
+    if (stored !== null && stored.agentId === id && sameIdentity(stored.blob, identity)) return stored.tokenCount;
+    const bytes = await this.load(id);
+    return bytes === null ? 0 : readAgentBlobMeta(bytes).tokens;
   }
 
   async load(agentId: string): Promise<Uint8Array | null> {
@@ -152,6 +194,7 @@ export class FsCachePersistence implements CachePersistencePort {
     return this.exclusive(id, async () => {
       const blobExisted = await removeFile(this.blobPath(id), id);
       const recordExisted = await removeFile(this.recordPath(id), id);
+      await removeSegments(this.dir, id);
       return blobExisted || recordExisted;
     });
   }
@@ -188,6 +231,8 @@ export class FsCachePersistence implements CachePersistencePort {
         }
       }),
     );
+    const digest = async (id: string): Promise<string | null> => (isAgentId(id) ? fileHeaderDigest(this.blobPath(id)) : null);
+    await cleanupSegments(this.dir, await this.names(), digest, this.staleTempMs, this.inFlight);
   }
 
   private async removeStaleTemp(path: string): Promise<void> {
@@ -267,6 +312,11 @@ export class FsCachePersistence implements CachePersistencePort {
   private async recordOf(id: string): Promise<CachedAgentRecord | null> {
     const blob = await this.statBlob(id);
     if (blob === null) return null;
+    const manifest = await readManifest(this.dir, id, await fileHeaderDigest(this.blobPath(id)));
+    if (manifest !== null) {
+      const bytes = manifest.baseBytes + manifest.segments.reduce((n, s) => n + s.bytes, 0);
+      return { agentId: id, modelFingerprint: manifest.modelFingerprint, tokenCount: manifest.tokenCount, bytes, lastUsed: manifest.lastUsed, tier: 'cold' };
+    }
     const stored = await readRecordFile(this.recordPath(id));
     if (stored !== null && stored.agentId === id && sameIdentity(stored.blob, blob)) {
       const { modelFingerprint, tokenCount, bytes, lastUsed } = stored;
