@@ -9,7 +9,7 @@ export default defineConfig({
   testDir: 'e2e',
   testMatch: '**/*.spec.ts',
   timeout: 120_000,
-  workers: 1,
+  workers: 2,
   reporter: 'list',
   use: {
     baseURL: `http://127.0.0.1:${PORT}`,

@@ -16,5 +16,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Two at a time on the 2-core CI box: many files wait on spawned CLI processes or the GPU queue.
+    maxWorkers: 2,
   },
 });

@@ -43,10 +43,12 @@ for (const id of FIXTURES) {
       { role: 'user' as const, content: 'Speak the speech, I pray you.' },
     ];
     const expectedIds = tokenizer.encode(PROMPT);
+    // A text prompt gets the specials its tokenizer config asks for (tiny-llama: BOS).
+    const promptIds = tokenizer.encodePrompt(PROMPT);
     const expectedChat = { text: tokenizer.renderChat(chat), ids: tokenizer.applyChatTemplate(chat) };
-    const expected = model.generateGreedy(expectedIds, 12, { eosTokenIds: tokenizer.eosTokenIds() });
+    const expected = model.generateGreedy(promptIds, 12, { eosTokenIds: tokenizer.eosTokenIds() });
     const expectedTokens = expected.tokens;
-    const parity = model.generateGreedy(expectedIds, 33, { eosTokenIds: [] });
+    const parity = model.generateGreedy(promptIds, 33, { eosTokenIds: [] });
 
     const offsite: string[] = [];
     await openHarness(page, offsite);
@@ -69,6 +71,7 @@ for (const id of FIXTURES) {
     expect(got.ids).toEqual(expectedIds);
     expect(got.text).toBe(PROMPT);
     expect(got.rendered).toEqual(expectedChat);
+    expect(got.reply.promptIds).toEqual(promptIds);
     // Greedy tokens must agree up to the first step where the reference's top-2 logits are
     // closer than the logit tolerance (a near tie, which f16 KV rounding may flip either way);
     // past it the contexts differ. At least 4 steps are always compared.

@@ -128,7 +128,8 @@ function promptIds(loaded: Loaded, prompt: PromptInput): number[] {
   if (prompt.ids) return [...validateTokenIds(prompt.ids, loaded.agents.backend.vocabSize)];
   if (prompt.chat) return loaded.tokenizer.applyChatTemplate(validateMessages(prompt.chat));
   if (typeof prompt.text !== 'string') throw new InvalidRequestError('prompt.text must be a string');
-  return loaded.tokenizer.encode(prompt.text);
+  // BOS (and any other prompt specials) as the tokenizer config says: Llama 3 models need it.
+  return loaded.tokenizer.encodePrompt(prompt.text);
 }
 
 /** The RuntimeApi methods backed by the agent runtime (engine + cache store). */
