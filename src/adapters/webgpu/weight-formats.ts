@@ -1,4 +1,5 @@
 import weightsBf16Wgsl from './kernels/matmul_weights_bf16.wgsl?raw';
+import weightBytesWgsl from './kernels/matmul_weights_bytes.wgsl?raw';
 import weightsF16Wgsl from './kernels/matmul_weights_f16.wgsl?raw';
 import weightsF16NativeWgsl from './kernels/matmul_weights_f16_native.wgsl?raw';
 import weightsF32Wgsl from './kernels/matmul_weights_f32.wgsl?raw';
@@ -48,13 +49,18 @@ export interface WeightFormat {
   readonly nativeF16Wgsl?: string;
 }
 
+/** A block accessor with the shared `w` binding and byte readers (w_byte, w_half) before it. */
+function byteBlocks(accessor: string): string {
+  return `${weightBytesWgsl}\n${accessor}`;
+}
+
 export const WEIGHT_FORMATS: Readonly<Record<GpuDtype, WeightFormat>> = {
   f32: { dtype: 'f32', blockElements: 1, blockBytes: 4, wgsl: weightsF32Wgsl },
   // Two elements per u32 word: rows have an even length so that each row starts on a word.
   f16: { dtype: 'f16', blockElements: 2, blockBytes: 4, wgsl: weightsF16Wgsl, nativeF16Wgsl: weightsF16NativeWgsl },
   bf16: { dtype: 'bf16', blockElements: 2, blockBytes: 4, wgsl: weightsBf16Wgsl },
-  q8: { dtype: 'q8', ...BLOCK_LAYOUTS.q8, wgsl: weightsQ8Wgsl },
-  q4: { dtype: 'q4', ...BLOCK_LAYOUTS.q4, wgsl: weightsQ4Wgsl },
+  q8: { dtype: 'q8', ...BLOCK_LAYOUTS.q8, wgsl: byteBlocks(weightsQ8Wgsl) },
+  q4: { dtype: 'q4', ...BLOCK_LAYOUTS.q4, wgsl: byteBlocks(weightsQ4Wgsl) },
   // GGUF block layouts kept as the file stores them (domain/gguf-blocks.ts decodes the same bytes).
   q4_1: ggufFormat('q4_1', 'Q4_1', weightsQ41Wgsl),
   q5_0: ggufFormat('q5_0', 'Q5_0', weightsQ50Wgsl),
@@ -66,7 +72,7 @@ export const WEIGHT_FORMATS: Readonly<Record<GpuDtype, WeightFormat>> = {
 
 function ggufFormat(dtype: GpuDtype, type: GgmlTypeName, wgsl: string): WeightFormat {
   const { blockElements, blockBytes } = ggmlType(type);
-  return { dtype, blockElements, blockBytes, wgsl };
+  return { dtype, blockElements, blockBytes, wgsl: byteBlocks(wgsl) };
 }
 
 /**

@@ -5,17 +5,7 @@
 //   bytes 0..1 f16 d | bytes 2..3 f16 m | bytes 4..7 qh (bit j = fifth bit of element j) |
 //   bytes 8..23: byte j = low 4 bits of element j (low nibble) and of j + 16 (high nibble)
 // Value = d * (nibble | hbit << 4) + m.
-@group(0) @binding(1) var<storage, read> w: array<u32>;
-
-fn w_byte(offset: u32) -> u32 {
-  return (w[offset >> 2u] >> ((offset & 3u) * 8u)) & 0xffu;
-}
-
-// f16 at an even byte offset.
-fn w_half(offset: u32) -> f32 {
-  let word = w[offset >> 2u];
-  return unpack2x16float(select(word, word >> 16u, (offset & 2u) != 0u)).x;
-}
+// `w`, w_byte and w_half come from matmul_weights_bytes.wgsl, prepended before this file.
 
 const W_BLOCK_ELEMENTS: u32 = 32u;
 const W_BLOCK_BYTES: u32 = 24u;

@@ -6,17 +6,7 @@
 // Element e: as Q4_K (group g = e / 64, pair 2g or 2g + 1 for the low or high nibble), plus a
 // fifth bit: bit (2g or 2g + 1) of qh[e % 32].
 // Value = (d * scale) * (nibble | bit << 4) - dmin * min.
-@group(0) @binding(1) var<storage, read> w: array<u32>;
-
-fn w_byte(offset: u32) -> u32 {
-  return (w[offset >> 2u] >> ((offset & 3u) * 8u)) & 0xffu;
-}
-
-// f16 at an even byte offset.
-fn w_half(offset: u32) -> f32 {
-  let word = w[offset >> 2u];
-  return unpack2x16float(select(word, word >> 16u, (offset & 2u) != 0u)).x;
-}
+// `w`, w_byte and w_half come from matmul_weights_bytes.wgsl, prepended before this file.
 
 // The j-th 6-bit (scale, min) pair packed in the 12 bytes at s (ggml get_scale_min_k4).
 fn w_scale_min(s: u32, j: u32) -> vec2<u32> {

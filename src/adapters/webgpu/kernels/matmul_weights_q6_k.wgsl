@@ -6,17 +6,7 @@
 // Element e: half h = e / 128, quarter t = (e % 128) / 32, l = e % 32. Low bits: nibble
 // (t >= 2: high) of ql[64h + l + 32 (t & 1)]; high bits: bits 2t..2t+1 of qh[32h + l];
 // scale: scales[8h + l / 16 + 2t]. Value = (d * scale) * (q - 32).
-@group(0) @binding(1) var<storage, read> w: array<u32>;
-
-fn w_byte(offset: u32) -> u32 {
-  return (w[offset >> 2u] >> ((offset & 3u) * 8u)) & 0xffu;
-}
-
-// f16 at an even byte offset.
-fn w_half(offset: u32) -> f32 {
-  let word = w[offset >> 2u];
-  return unpack2x16float(select(word, word >> 16u, (offset & 2u) != 0u)).x;
-}
+// `w`, w_byte and w_half come from matmul_weights_bytes.wgsl, prepended before this file.
 
 const W_BLOCK_ELEMENTS: u32 = 256u;
 const W_BLOCK_BYTES: u32 = 210u;

@@ -9,21 +9,10 @@
 // (i / 32) * 34 (always even, so the scale never straddles a word). Value = d * q (exact in f32).
 // Any fixed-size block layout plugs in the same way: a W_BLOCK constant pair and a w_at that
 // decodes one element (see weight-formats.ts and domain/weight-blocks.ts).
-
-@group(0) @binding(1) var<storage, read> w: array<u32>;
+// `w`, w_byte and w_half come from matmul_weights_bytes.wgsl, prepended before this file.
 
 const W_BLOCK_ELEMENTS: u32 = 32u;
 const W_BLOCK_BYTES: u32 = 34u;
-
-fn w_byte(offset: u32) -> u32 {
-  return (w[offset >> 2u] >> ((offset & 3u) * 8u)) & 0xffu;
-}
-
-// f16 at an even byte offset.
-fn w_half(offset: u32) -> f32 {
-  let word = w[offset >> 2u];
-  return unpack2x16float(select(word, word >> 16u, (offset & 2u) != 0u)).x;
-}
 
 fn w_at(i: u32) -> f32 {
   let base = (i / W_BLOCK_ELEMENTS) * W_BLOCK_BYTES;
