@@ -29,6 +29,11 @@ export interface KernelTime {
 // Two timestamps per pass; WebGPU caps a query set at 4096 queries.
 const MAX_PASSES = 2048;
 
+/** The kernel a pass label names: its first part, layer numbers dropped ('layer3.q_proj:vec:f16' -> 'q_proj'). */
+function kernelOf(label: string): string {
+  return label.split(':')[0].replace(/^layer\d+\./, '');
+}
+
 export class GpuCounters {
   private counts: StepCounts = GpuCounters.zero();
   private firstAt = 0;
@@ -70,7 +75,7 @@ export class GpuCounters {
     const byKernel = new Map<string, { passes: number; ms: number }>();
     let previous = 0;
     for (const d of done) {
-      const kernel = d.label.split(':')[0];
+      const kernel = kernelOf(d.label);
       const e = byKernel.get(kernel) ?? { passes: 0, ms: 0 };
       e.passes++;
       e.ms += d.done - Math.max(previous, d.submitted);
@@ -97,7 +102,7 @@ export class GpuCounters {
     this.readback.unmap();
     const byKernel = new Map<string, { passes: number; ns: number }>();
     for (let i = 0; i < n; i++) {
-      const kernel = this.labels[i].split(':')[0];
+      const kernel = kernelOf(this.labels[i]);
       const e = byKernel.get(kernel) ?? { passes: 0, ns: 0 };
       e.passes++;
       e.ns += Number(stamps[i * 2 + 1] - stamps[i * 2]);

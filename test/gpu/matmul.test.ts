@@ -140,6 +140,24 @@ describe('WebGPU matmul (y = x Wᵀ + b, HF [N, K] weights)', () => {
     for (const b of [x, w.buffer, bias]) t.buffers.release(b);
   });
 
+  it('accumulates into out (the fused residual add), bitwise equal to matmul then add, with both kernels', async () => {
+    const t = await testGpu();
+    const [M, N, K] = [5, 70, 130];
+    const p = problem(M, N, K, 'f16', true, 13);
+    const residual = randomF32(M * N, 14, 3);
+    for (const kernel of ['vec', 'tiled'] as const) {
+      const y = await gpuMatmul(t, p, M, N, K, 'f16', kernel);
+      const want = residual.map((r, i) => Math.fround(r + y[i]));
+      const x = t.upload(p.x);
+      const w: GpuTensor = { buffer: t.upload(p.wPacked), dtype: 'f16', shape: [N, K] };
+      const bias = t.upload(p.bias ?? new Float32Array(N));
+      const out = t.upload(residual);
+      await t.run((enc, tr) => encodeMatmulWith(t, enc, { x, w, bias, out, M, N, K, accumulate: true }, tr, kernel));
+      expect(bits(await t.readF32(out, M * N))).toEqual(bits(want));
+      for (const b of [x, w.buffer, bias, out]) t.buffers.release(b);
+    }
+  });
+
   it('spreads a grid wider than maxComputeWorkgroupsPerDimension over y', async () => {
     const t = await testGpu();
     // A device limit is fixed; fake a small one on a view of the context to force the y spill.

@@ -7,6 +7,8 @@
 //   binding 3  out  : f32 [M, out_stride] row-major; this dispatch writes columns
 //                     [out_col0, out_col0 + N) of it (out_stride = N, out_col0 = 0 for a whole W)
 //   binding 4  params (uniform, below)
+// With accumulate != 0 the result is added to what out holds (out = out + (sum + bias)): the
+// residual add after o_proj and down_proj, bitwise the separate add kernel's x + y.
 // A W split by rows (GpuTensor.parts) runs one dispatch per part: w is then the part's rows
 // [out_col0, out_col0 + N) of the full matrix, N the part's row count, and bias[out_col0 + n] its
 // bias. Each output's reduction is unchanged by the split, so results are bitwise the same.
@@ -33,7 +35,8 @@ struct Params {
   total_groups: u32,
   out_stride: u32,
   out_col0: u32,
-  _pad0: u32,
+  // 1: out += result (the residual add fused into o_proj and down_proj), 0: out = result.
+  accumulate: u32,
   _pad1: u32,
 }
 
@@ -123,7 +126,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       if (n >= N) { continue; }
       var v = total[i * 4u + j];
       if (params.has_bias != 0u) { v = v + bias[params.out_col0 + n]; }
-      out[m * params.out_stride + params.out_col0 + n] = v;
+      let at = m * params.out_stride + params.out_col0 + n;
+      if (params.accumulate != 0u) { v = out[at] + v; }
+      out[at] = v;
     }
   }
 }

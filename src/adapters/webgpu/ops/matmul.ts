@@ -47,6 +47,8 @@ export interface MatmulArgs {
   readonly M: number;
   readonly N: number;
   readonly K: number;
+  /** Add the result to what `out` holds (a fused residual add) instead of overwriting it. */
+  readonly accumulate?: boolean;
   /** First row of x to read (default 0): lets a caller process a chunk of a larger activation. */
   readonly xOffsetRows?: number;
   /** Names the dispatch in GPU labels (e.g. 'layer3.q_proj'). */
@@ -178,7 +180,7 @@ export function encodeMatmulWith(
       args.bias ? { buffer: args.bias, size: layout.biasBytes } : { buffer: args.x, size: layout.xBytes },
       { buffer: args.out, size: layout.outBytes },
     ];
-    const uniforms = new Uint32Array([M, part.rows, K, layout.row0, tilesN, gx, args.bias ? 1 : 0, total, N, part.rowStart, 0, 0]);
+    const uniforms = new Uint32Array([M, part.rows, K, layout.row0, tilesN, gx, args.bias ? 1 : 0, total, N, part.rowStart, args.accumulate ? 1 : 0, 0]);
     const partLabel = layout.parts.length > 1 ? `${label}:rows${part.rowStart}+${part.rows}` : label;
     dispatch(ctx, encoder, pipeline, partLabel, bindings, [gx, gy], uniforms, transients);
   }
