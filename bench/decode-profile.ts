@@ -13,6 +13,7 @@
 import { GREEDY } from '../src/domain/sampling.ts';
 import type { WebGpuBackend } from '../src/adapters/webgpu/webgpu-backend.ts';
 import type { SequenceStep } from '../src/ports/outbound.ts';
+import { passOptions } from '../src/adapters/webgpu/dispatch.ts';
 import { GpuCounters, type KernelTime, type StepCounts } from './gpu-counters.ts';
 import { ids, median, round, table } from './lib.ts';
 
@@ -45,15 +46,24 @@ function step(tokens: readonly number[], start: number, blockTokens: number): Se
   return { tokenIds: tokens, startPosition: start, blockTable: Array.from({ length: blocks }, (_, i) => i), sample: true, sampling: GREEDY, sampleStep: 0 };
 }
 
-/** One more decode step with every pass submitted alone, for per-kernel times without timestamps. */
-async function splitStep(backend: WebGpuBackend, counters: GpuCounters, token: number[], start: number, blockTokens: number): Promise<KernelTime[]> {
-  counters.reset();
-  counters.splitPasses = true;
+/**
+ * One more decode step with a compute pass per kernel (the runtime's passPerDispatch switch), for
+ * per-kernel GPU times: from timestamps, or with every pass submitted alone where they read zero.
+ */
+async function perKernelStep(backend: WebGpuBackend, counters: GpuCounters, token: number[], start: number, blockTokens: number): Promise<KernelTime[]> {
+  passOptions.passPerDispatch = true;
   try {
+    counters.reset();
     await backend.forward([step(token, start, blockTokens)]);
+    const stamped = await counters.kernelTimes();
+    if (stamped.reduce((sum, k) => sum + k.ms, 0) > 0) return stamped;
+    counters.reset();
+    counters.splitPasses = true;
+    await backend.forward([step(token, start + 1, blockTokens)]);
     return await counters.splitTimes();
   } finally {
     counters.splitPasses = false;
+    passOptions.passPerDispatch = false;
   }
 }
 
@@ -64,20 +74,17 @@ export async function profileDecode(model: string, backend: WebGpuBackend, count
   const stepMs: number[] = [];
   const hostMs: number[] = [];
   let counts = GpuCounters.zero();
-  let kernels: KernelTime[] = [];
   for (let i = 0; i < options.decodeSteps; i++) {
-    const last = i === options.decodeSteps - 1;
     counters.reset();
     const t0 = performance.now();
     next = (await backend.forward([step([next], prompt.length + i, spec.blockTokens)])).nextTokens[0];
     stepMs.push(performance.now() - t0);
     counts = counters.snapshot();
     hostMs.push(counts.hostMs);
-    if (last) kernels = await counters.kernelTimes();
   }
-  if (kernels.reduce((sum, k) => sum + k.ms, 0) === 0) kernels = await splitStep(backend, counters, [next], prompt.length + options.decodeSteps, spec.blockTokens);
+  const kernels = await perKernelStep(backend, counters, [next], prompt.length + options.decodeSteps, spec.blockTokens);
   const context = prompt.length + options.decodeSteps;
-  // The split step above wrote one more position; the reported context is the timed steps'.
+  // The per-kernel steps write one or two more positions; the context reported is the timed steps'.
   const kvBytesPerToken = spec.nLayers * 2 * spec.nKvHeads * spec.headDim * (spec.dtype === 'f16' ? 2 : 4);
   const bytesPerToken = backend.weightBytes + kvBytesPerToken * context;
   const roofline = Object.fromEntries(ROOFLINE_GBPS.map((g) => [`${g}GBps`, round((g * 1e9) / bytesPerToken, 0)]));

@@ -1,11 +1,11 @@
 import type { ModelConfig } from '../../domain/model-config.ts';
-import type { KernelContext } from './dispatch.ts';
+import { beginStepPass, endStepPass, type KernelContext, type Recorder } from './dispatch.ts';
 import type { GpuKvPool } from './kv-pool.ts';
 import type { StepPlan } from './step-plan.ts';
 import type { GpuLayerWeights, GpuModelWeights } from './weights.ts';
 import { encodeEmbedding, encodeGatherRows, encodeRmsNorm, encodeRope, encodeSwiglu } from './ops/basic.ts';
 import { encodeMatmul } from './ops/matmul.ts';
-import { encodeKvWrite, encodePagedAttention } from './ops/attention.ts';
+import { buildStepMeta, encodeKvWrite, encodePagedAttention, type StepMeta } from './ops/attention.ts';
 import { encodeSample, packSampleParams } from './ops/sampling.ts';
 import { encodePenalties, packPenaltyEntries } from './ops/penalties.ts';
 import { Usage } from './usage.ts';
@@ -14,10 +14,9 @@ import { Usage } from './usage.ts';
 interface StepBuffers {
   readonly tokenIds: GPUBuffer;
   readonly positions: GPUBuffer;
-  readonly tokenSeq: GPUBuffer;
   readonly slots: GPUBuffer;
-  readonly blockTables: GPUBuffer;
-  readonly tableOffsets: GPUBuffer;
+  /** The attention kernel's step tables, one buffer for every layer. */
+  readonly meta: StepMeta;
   readonly x: GPUBuffer;
   readonly h: GPUBuffer;
   readonly q: GPUBuffer;
@@ -50,6 +49,11 @@ function uploadTable(ctx: KernelContext, label: string, data: Uint32Array, trans
   return buf;
 }
 
+function uploadMeta(ctx: KernelContext, plan: StepPlan, t: GPUBuffer[]): StepMeta {
+  const { data, ...at } = buildStepMeta({ tokenSeq: plan.tokenSeq, tokenPos: plan.positions, tableOffsets: plan.tableOffsets, blockTables: plan.blockTables });
+  return { buffer: uploadTable(ctx, 'step:meta', data, t), ...at };
+}
+
 function scratch(ctx: KernelContext, label: string, floats: number, transients: GPUBuffer[]): GPUBuffer {
   const buf = ctx.buffers.acquire(label, Math.max(16, floats * 4));
   transients.push(buf);
@@ -62,10 +66,8 @@ function allocate(r: ForwardResources, plan: StepPlan, t: GPUBuffer[]): StepBuff
   return {
     tokenIds: uploadTable(ctx, 'step:tokenIds', plan.tokenIds, t),
     positions: uploadTable(ctx, 'step:positions', plan.positions, t),
-    tokenSeq: uploadTable(ctx, 'step:tokenSeq', plan.tokenSeq, t),
     slots: uploadTable(ctx, 'step:slots', plan.slots, t),
-    blockTables: uploadTable(ctx, 'step:blockTables', plan.blockTables, t),
-    tableOffsets: uploadTable(ctx, 'step:tableOffsets', plan.tableOffsets, t),
+    meta: uploadMeta(ctx, plan, t),
     x: scratch(ctx, 'act:x', T * c.hiddenSize, t),
     h: scratch(ctx, 'act:h', T * c.hiddenSize, t),
     q: scratch(ctx, 'act:q', T * c.nHeads * c.headDim, t),
@@ -78,7 +80,7 @@ function allocate(r: ForwardResources, plan: StepPlan, t: GPUBuffer[]): StepBuff
   };
 }
 
-function encodeAttention(r: ForwardResources, enc: GPUCommandEncoder, b: StepBuffers, plan: StepPlan, layer: number, w: GpuLayerWeights, t: GPUBuffer[]): void {
+function encodeAttention(r: ForwardResources, enc: Recorder, b: StepBuffers, plan: StepPlan, layer: number, w: GpuLayerWeights, t: GPUBuffer[]): void {
   const { ctx, config: c } = r;
   const T = plan.nTokens;
   const d = c.hiddenSize;
@@ -106,7 +108,7 @@ function encodeAttention(r: ForwardResources, enc: GPUCommandEncoder, b: StepBuf
   });
   encodePagedAttention(ctx, enc, {
     q: b.q, kPool, vPool, blocksPerShard, kvDtype, out: b.attn,
-    tokenSeq: b.tokenSeq, tokenPos: b.positions, blockTables: b.blockTables, tableOffsets: b.tableOffsets,
+    meta: b.meta,
     nTokens: T, nSeqs: plan.nSeqs, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim,
     blockTokens: r.kv.spec.blockTokens, scale: 1 / Math.sqrt(c.headDim),
   }, t);
@@ -114,7 +116,7 @@ function encodeAttention(r: ForwardResources, enc: GPUCommandEncoder, b: StepBuf
   encodeMatmul(ctx, enc, { x: b.attn, w: w.o, bias: w.oBias, out: b.x, accumulate: true, M: T, N: d, K: qDim, label: 'o_proj' }, t);
 }
 
-function encodeMlp(r: ForwardResources, enc: GPUCommandEncoder, b: StepBuffers, T: number, w: GpuLayerWeights, t: GPUBuffer[]): void {
+function encodeMlp(r: ForwardResources, enc: Recorder, b: StepBuffers, T: number, w: GpuLayerWeights, t: GPUBuffer[]): void {
   const { ctx, config: c } = r;
   const d = c.hiddenSize;
   const f = c.intermediateSize;
@@ -126,7 +128,7 @@ function encodeMlp(r: ForwardResources, enc: GPUCommandEncoder, b: StepBuffers, 
 }
 
 /** Final norm, lm_head on the sampled rows only, then sampling on the GPU. */
-function encodeHead(r: ForwardResources, enc: GPUCommandEncoder, b: StepBuffers, plan: StepPlan, t: GPUBuffer[]): StepOutputs {
+function encodeHead(r: ForwardResources, enc: Recorder, b: StepBuffers, plan: StepPlan, t: GPUBuffer[]): StepOutputs {
   const { ctx, config: c } = r;
   const S = plan.sampleRows.length;
   if (S === 0) return {};
@@ -150,14 +152,23 @@ function encodeHead(r: ForwardResources, enc: GPUCommandEncoder, b: StepBuffers,
   return { tokens, logits };
 }
 
-/** Record a whole batched forward step into one encoder. */
-export function encodeForward(r: ForwardResources, enc: GPUCommandEncoder, plan: StepPlan, transients: GPUBuffer[]): StepOutputs {
+/**
+ * Record a whole batched forward step into one encoder, as ONE compute pass: every kernel of
+ * every layer is a dispatch in it (WebGPU orders a pass's dispatches and makes each one's writes
+ * visible to the next), so a step costs one pass, not one per kernel.
+ */
+export function encodeForward(r: ForwardResources, encoder: GPUCommandEncoder, plan: StepPlan, transients: GPUBuffer[]): StepOutputs {
   const b = allocate(r, plan, transients);
   const c = r.config;
-  encodeEmbedding(r.ctx, enc, { table: r.weights.embed, tokenIds: b.tokenIds, out: b.x, nTokens: plan.nTokens, hidden: c.hiddenSize }, transients);
-  r.weights.layers.forEach((w, layer) => {
-    encodeAttention(r, enc, b, plan, layer, w, transients);
-    encodeMlp(r, enc, b, plan.nTokens, w, transients);
-  });
-  return encodeHead(r, enc, b, plan, transients);
+  const enc = beginStepPass(encoder, 'forward-step');
+  try {
+    encodeEmbedding(r.ctx, enc, { table: r.weights.embed, tokenIds: b.tokenIds, out: b.x, nTokens: plan.nTokens, hidden: c.hiddenSize }, transients);
+    r.weights.layers.forEach((w, layer) => {
+      encodeAttention(r, enc, b, plan, layer, w, transients);
+      encodeMlp(r, enc, b, plan.nTokens, w, transients);
+    });
+    return encodeHead(r, enc, b, plan, transients);
+  } finally {
+    endStepPass(enc);
+  }
 }

@@ -6,7 +6,7 @@ import swigluWgsl from '../kernels/swiglu.wgsl?raw';
 import gatherRowsWgsl from '../kernels/gather_rows.wgsl?raw';
 import { InvalidRequestError } from '../../../domain/errors.ts';
 import { isCpuDevice } from '../device.ts';
-import { dispatch, type Binding, type KernelContext } from '../dispatch.ts';
+import { dispatch, type Binding, type KernelContext, type Recorder } from '../dispatch.ts';
 import { tensorParts, type GpuTensor } from '../gpu-tensor.ts';
 import { fitsFormat, formatBytes, paddedBytes, weightVariant } from '../weight-formats.ts';
 import type { KernelSource } from '../pipelines.ts';
@@ -93,7 +93,7 @@ export interface EmbeddingArgs {
   readonly hidden: number;
 }
 
-export function encodeEmbedding(ctx: KernelContext, encoder: GPUCommandEncoder, args: EmbeddingArgs, transients: GPUBuffer[]): void {
+export function encodeEmbedding(ctx: KernelContext, encoder: Recorder, args: EmbeddingArgs, transients: GPUBuffer[]): void {
   const { table, tokenIds, out, nTokens, hidden } = args;
   requireCount('nTokens', nTokens);
   requireCount('hidden', hidden);
@@ -140,7 +140,7 @@ export interface RmsNormArgs {
   readonly kernel?: RmsNormKernel;
 }
 
-export function encodeRmsNorm(ctx: KernelContext, encoder: GPUCommandEncoder, args: RmsNormArgs, transients: GPUBuffer[]): void {
+export function encodeRmsNorm(ctx: KernelContext, encoder: Recorder, args: RmsNormArgs, transients: GPUBuffer[]): void {
   const { input, weight, output, rows, width, eps } = args;
   requireCount('rows', rows);
   requireCount('width', width);
@@ -180,7 +180,7 @@ export interface RopeArgs {
   readonly headDim: number;
 }
 
-export function encodeRope(ctx: KernelContext, encoder: GPUCommandEncoder, args: RopeArgs, transients: GPUBuffer[]): void {
+export function encodeRope(ctx: KernelContext, encoder: Recorder, args: RopeArgs, transients: GPUBuffer[]): void {
   const { x, positions, invFreq, nTokens, nHeads, headDim } = args;
   requireCount('nTokens', nTokens);
   requireCount('nHeads', nHeads);
@@ -204,7 +204,7 @@ export interface BiasAddArgs {
   readonly width: number;
 }
 
-export function encodeBiasAdd(ctx: KernelContext, encoder: GPUCommandEncoder, args: BiasAddArgs, transients: GPUBuffer[]): void {
+export function encodeBiasAdd(ctx: KernelContext, encoder: Recorder, args: BiasAddArgs, transients: GPUBuffer[]): void {
   const { x, bias, rows, width } = args;
   requireCount('rows', rows);
   requireCount('width', width);
@@ -225,7 +225,7 @@ export interface SwigluArgs {
   readonly n: number;
 }
 
-export function encodeSwiglu(ctx: KernelContext, encoder: GPUCommandEncoder, args: SwigluArgs, transients: GPUBuffer[]): void {
+export function encodeSwiglu(ctx: KernelContext, encoder: Recorder, args: SwigluArgs, transients: GPUBuffer[]): void {
   const { gate, up, out, n } = args;
   requireCount('n', n);
   requireBytes('swiglu gate', gate, n * 4);
@@ -249,7 +249,7 @@ export interface GatherRowsArgs {
   readonly width: number;
 }
 
-export function encodeGatherRows(ctx: KernelContext, encoder: GPUCommandEncoder, args: GatherRowsArgs, transients: GPUBuffer[]): void {
+export function encodeGatherRows(ctx: KernelContext, encoder: Recorder, args: GatherRowsArgs, transients: GPUBuffer[]): void {
   const { input, rows, output, nOut, width } = args;
   requireCount('nOut', nOut);
   requireCount('width', width);

@@ -1,7 +1,7 @@
 import tiledWgsl from '../kernels/matmul_tiled.wgsl?raw';
 import vecWgsl from '../kernels/matmul_vec.wgsl?raw';
 import { InvalidRequestError } from '../../../domain/errors.ts';
-import { dispatch, type Binding, type KernelContext } from '../dispatch.ts';
+import { dispatch, type Binding, type KernelContext, type Recorder } from '../dispatch.ts';
 import { tensorParts, type GpuTensor } from '../gpu-tensor.ts';
 import { isCpuDevice } from '../device.ts';
 import type { KernelSource } from '../pipelines.ts';
@@ -139,7 +139,7 @@ function spreadGroups(ctx: KernelContext, total: number): [number, number] {
 }
 
 /** out[M, N] = x[M, K] Wᵀ (+ bias), with the kernel chosen by M. */
-export function encodeMatmul(ctx: KernelContext, encoder: GPUCommandEncoder, args: MatmulArgs, transients: GPUBuffer[]): void {
+export function encodeMatmul(ctx: KernelContext, encoder: Recorder, args: MatmulArgs, transients: GPUBuffer[]): void {
   encodeMatmulWith(ctx, encoder, args, transients, chooseMatmulKernel(args.M, isCpuDevice(ctx.device)));
 }
 
@@ -149,7 +149,7 @@ export function encodeMatmul(ctx: KernelContext, encoder: GPUCommandEncoder, arg
  */
 export function encodeMatmulWith(
   ctx: KernelContext,
-  encoder: GPUCommandEncoder,
+  encoder: Recorder,
   args: MatmulArgs,
   transients: GPUBuffer[],
   kernel: MatmulKernel,
