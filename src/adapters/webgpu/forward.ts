@@ -5,6 +5,7 @@ import type { StepPlan } from './step-plan.ts';
 import type { GpuLayerWeights, GpuModelWeights } from './weights.ts';
 import { encodeEmbedding, encodeGatherRows, encodeRmsNorm, encodeRope, encodeSwiglu } from './ops/basic.ts';
 import { encodeMatmul } from './ops/matmul.ts';
+import { encodeRopeKv, ropeKvFits } from './ops/rope-kv.ts';
 import { buildStepMeta, encodeKvWrite, encodePagedAttention, type StepMeta } from './ops/attention.ts';
 import { encodeSample, packSampleParams } from './ops/sampling.ts';
 import { encodePenalties, packPenaltyEntries } from './ops/penalties.ts';
@@ -94,18 +95,28 @@ function encodeAttention(r: ForwardResources, enc: Recorder, b: StepBuffers, pla
     encodeRmsNorm(ctx, enc, { input: b.q, weight: w.qNorm, output: b.q, rows: T * c.nHeads, width: c.headDim, eps: c.rmsNormEps }, t);
     encodeRmsNorm(ctx, enc, { input: b.k, weight: w.kNorm, output: b.k, rows: T * c.nKvHeads, width: c.headDim, eps: c.rmsNormEps }, t);
   }
-  const rope = { positions: b.positions, invFreq: r.invFreq, nTokens: T, headDim: c.headDim };
-  encodeRope(ctx, enc, { ...rope, x: b.q, nHeads: c.nHeads }, t);
-  encodeRope(ctx, enc, { ...rope, x: b.k, nHeads: c.nKvHeads }, t);
   const kPool = r.kv.keys[layer];
   const vPool = r.kv.values[layer];
   const kvDtype = r.kv.spec.dtype;
   const blocksPerShard = r.kv.blocksPerShard;
-  // A sharded pool is written one shard per dispatch (each skips the other shard's slots).
-  kPool.forEach((kShard, s) => {
-    const slotBase = s * blocksPerShard * r.kv.spec.blockTokens;
-    encodeKvWrite(ctx, enc, { k: b.k, v: b.v, kPool: kShard, vPool: vPool[s], kvDtype, slots: b.slots, slotBase, nTokens: T, nKvHeads: c.nKvHeads, headDim: c.headDim }, t);
-  });
+  const slotBase = (s: number): number => s * blocksPerShard * r.kv.spec.blockTokens;
+  if (ropeKvFits(c.headDim)) {
+    // RoPE of q and k fused with the KV write; a sharded pool is written one shard per dispatch
+    // (each skips the other shard's slots), q rotated by the first.
+    kPool.forEach((kShard, s) => {
+      encodeRopeKv(ctx, enc, {
+        q: b.q, k: b.k, v: b.v, kPool: kShard, vPool: vPool[s], kvDtype, positions: b.positions, invFreq: r.invFreq, slots: b.slots,
+        slotBase: slotBase(s), rotateQ: s === 0, nTokens: T, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim,
+      }, t);
+    });
+  } else {
+    const rope = { positions: b.positions, invFreq: r.invFreq, nTokens: T, headDim: c.headDim };
+    encodeRope(ctx, enc, { ...rope, x: b.q, nHeads: c.nHeads }, t);
+    encodeRope(ctx, enc, { ...rope, x: b.k, nHeads: c.nKvHeads }, t);
+    kPool.forEach((kShard, s) => {
+      encodeKvWrite(ctx, enc, { k: b.k, v: b.v, kPool: kShard, vPool: vPool[s], kvDtype, slots: b.slots, slotBase: slotBase(s), nTokens: T, nKvHeads: c.nKvHeads, headDim: c.headDim }, t);
+    });
+  }
   encodePagedAttention(ctx, enc, {
     q: b.q, kPool, vPool, blocksPerShard, kvDtype, out: b.attn,
     meta: b.meta,

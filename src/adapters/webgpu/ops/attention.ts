@@ -23,7 +23,7 @@ export type AttentionKernel = 'tiled' | 'serial';
 // both dtypes share each kernel's body verbatim. f16 pools are always written with
 // pack2x16float; reads use native f16 loads where shader-f16 exists (exact widening, same bits).
 const prepend = (key: string, wgsl: string): PipelineVariant => ({ key, transform: (code) => `${wgsl}\n${code}` });
-const KV_STORE: Readonly<Record<KvDtype, PipelineVariant>> = { f32: prepend('f32', kvStoreF32Wgsl), f16: prepend('f16', kvStoreF16Wgsl) };
+export const KV_STORE: Readonly<Record<KvDtype, PipelineVariant>> = { f32: prepend('f32', kvStoreF32Wgsl), f16: prepend('f16', kvStoreF16Wgsl) };
 const KV_READ: Readonly<Record<KvDtype, PipelineVariant>> = { f32: prepend('f32', kvReadF32Wgsl), f16: prepend('f16', kvReadF16Wgsl) };
 const KV_READ_F16_NATIVE = prepend('f16-native', kvReadF16NativeWgsl);
 

@@ -1,6 +1,7 @@
 import embeddingWgsl from '../kernels/embedding.wgsl?raw';
 import rmsnormWgsl from '../kernels/rmsnorm.wgsl?raw';
 import ropeWgsl from '../kernels/rope.wgsl?raw';
+import ropeSincosWgsl from '../kernels/rope_sincos.wgsl?raw';
 import biasAddWgsl from '../kernels/bias_add.wgsl?raw';
 import swigluWgsl from '../kernels/swiglu.wgsl?raw';
 import gatherRowsWgsl from '../kernels/gather_rows.wgsl?raw';
@@ -26,7 +27,7 @@ export const RMSNORM_INPLACE: KernelSource = { name: 'rmsnorm-inplace', code: rm
 export const RMSNORM_ROWS: KernelSource = { name: 'rmsnorm-rows', code: rmsnormWgsl, entryPoint: 'main_rows' };
 export const RMSNORM_ROWS_INPLACE: KernelSource = { name: 'rmsnorm-rows-inplace', code: rmsnormWgsl, entryPoint: 'main_rows_inplace' };
 export type RmsNormKernel = 'tree' | 'rows';
-export const ROPE: KernelSource = { name: 'rope', code: ropeWgsl };
+export const ROPE: KernelSource = { name: 'rope', code: `${ropeSincosWgsl}\n${ropeWgsl}` };
 export const BIAS_ADD: KernelSource = { name: 'bias_add', code: biasAddWgsl };
 export const SWIGLU: KernelSource = { name: 'swiglu', code: swigluWgsl };
 export const GATHER_ROWS: KernelSource = { name: 'gather_rows', code: gatherRowsWgsl };
