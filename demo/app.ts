@@ -30,8 +30,10 @@ export class SemanticDemo extends SessionElement {
       header { display: flex; flex-wrap: wrap; gap: 0.5rem 1rem; align-items: center; margin-bottom: 0.75rem; }
       h1 { font-size: 1.3rem; margin: 0; }
       .tag { color: #5b6579; font-size: 0.85rem; flex: 1 1 14rem; }
+      header > * { min-width: 0; max-width: 100%; }
       nav { display: flex; gap: 0.35rem; margin-bottom: 0.75rem; }
       nav button[aria-pressed='true'] { background: #1b2333; color: #fff; border-color: #1b2333; }
+      .layout > * { min-width: 0; }
       .layout { display: grid; gap: 0.75rem; grid-template-columns: 15rem minmax(0, 1fr); align-items: start; }
       .layout.with-inspector { grid-template-columns: 15rem minmax(0, 1fr) minmax(0, 26rem); }
       .layout.scene { grid-template-columns: minmax(0, 1fr); }

@@ -46,6 +46,10 @@ export async function streamChat(r: ChatRequest): Promise<string> {
       messages: r.messages,
       max_tokens: r.maxTokens,
       stop: STOP,
+      // A little randomness: greedy decoding of a small model repeats itself, and two agents
+      // with the same opening would say the same thing.
+      temperature: 0.6,
+      top_p: 0.9,
       stream: true,
       stream_options: { include_usage: true },
     },

@@ -23,7 +23,8 @@ export class InspectorPanel extends SessionElement {
   static override styles = [
     base,
     css`
-      :host { display: grid; gap: 0.75rem; align-content: start; }
+      :host { display: grid; grid-template-columns: minmax(0, 1fr); gap: 0.75rem; align-content: start; min-width: 0; }
+      section { min-width: 0; }
       h3 { font-size: 0.85rem; margin: 0 0 0.35rem; }
       .scroll { overflow-x: auto; }
       table { border-collapse: collapse; width: 100%; font-size: 0.8rem; }

@@ -14,9 +14,9 @@ export class ModelPicker extends SessionElement {
   static override styles = [
     base,
     css`
-      :host { display: flex; flex-wrap: wrap; gap: 0.4rem 0.75rem; align-items: center; }
-      label { display: flex; gap: 0.35rem; align-items: center; font-size: 0.9rem; }
-      select { max-width: min(26rem, 100%); }
+      :host { display: flex; flex-wrap: wrap; gap: 0.4rem 0.75rem; align-items: center; min-width: 0; max-width: 100%; }
+      label { display: flex; gap: 0.35rem; align-items: center; font-size: 0.9rem; min-width: 0; max-width: 100%; }
+      select { min-width: 0; max-width: min(24rem, 100%); flex: 1 1 auto; }
       progress { width: 10rem; }
       .progress { display: flex; gap: 0.4rem; align-items: center; font-size: 0.8rem; }
     `,
