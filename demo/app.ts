@@ -34,10 +34,10 @@ export class SemanticDemo extends SessionElement {
       nav { display: flex; gap: 0.35rem; margin-bottom: 0.75rem; }
       nav button[aria-pressed='true'] { background: #1b2333; color: #fff; border-color: #1b2333; }
       .layout > * { min-width: 0; }
-      .layout { display: grid; gap: 0.75rem; grid-template-columns: 15rem minmax(0, 1fr); align-items: start; }
-      .layout.with-inspector { grid-template-columns: 15rem minmax(0, 1fr) minmax(0, 26rem); }
+      .layout { display: grid; gap: 0.75rem; grid-template-columns: 14rem minmax(0, 1fr); align-items: start; }
+      .layout.with-inspector { grid-template-columns: 14rem minmax(0, 1fr) minmax(0, 29rem); }
       .layout.scene { grid-template-columns: minmax(0, 1fr); }
-      .layout.scene.with-inspector { grid-template-columns: minmax(0, 1fr) minmax(0, 26rem); }
+      .layout.scene.with-inspector { grid-template-columns: minmax(0, 1fr) minmax(0, 29rem); }
       @media (max-width: 900px) {
         :host { padding: 0.5rem; }
         .layout, .layout.with-inspector, .layout.scene, .layout.scene.with-inspector { grid-template-columns: minmax(0, 1fr); }

@@ -84,7 +84,8 @@ export function sourceOf(snapshot: InspectSnapshot, agentId: string, skipped: nu
 /** Decode throughput over time, from the arrival times of text chunks of every stream. */
 export class RateMeter {
   private readonly arrivals: number[] = [];
-  readonly samples: Array<{ readonly t: number; readonly tps: number }> = [];
+  /** A new array at each sample, so that views given it see a change. */
+  samples: ReadonlyArray<{ readonly t: number; readonly tps: number }> = [];
 
   tick(now = performance.now()): void {
     this.arrivals.push(now);
@@ -93,7 +94,6 @@ export class RateMeter {
   /** Close a window: tokens/s over the last `windowMs`; keeps the last `keep` samples. */
   sample(now = performance.now(), windowMs = 1000, keep = 90): void {
     while (this.arrivals.length > 0 && this.arrivals[0] < now - windowMs) this.arrivals.shift();
-    this.samples.push({ t: now, tps: (this.arrivals.length * 1000) / windowMs });
-    if (this.samples.length > keep) this.samples.shift();
+    this.samples = [...this.samples, { t: now, tps: (this.arrivals.length * 1000) / windowMs }].slice(-keep);
   }
 }

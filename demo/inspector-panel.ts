@@ -38,21 +38,21 @@ export class InspectorPanel extends SessionElement {
 
   private agentsTable(agents: readonly InspectAgent[]): unknown {
     return html`<div class="scroll"><table aria-label="Agents' memory">
-      <thead><tr><th>Agent</th><th>Tier</th><th>Tokens</th><th>Bytes</th><th>Last saved</th><th>Saved</th></tr></thead>
+      <thead><tr><th>Agent</th><th>Tier</th><th>Tokens</th><th>Bytes</th><th>Saved</th><th>Stored</th></tr></thead>
       <tbody>${agents.map((a, i) => html`<tr data-agent=${a.agentId} data-tier=${a.tier}>
         <td><span class="dot" style="background:${ownerColour(i)}"></span>${a.agentId}</td>
         <td>${TIER_TEXT[a.tier]}</td>
         <td>${a.tokens}</td>
         <td>${formatBytes(a.bytes)}</td>
         <td>${ago(a.lastUsed)}</td>
-        <td>${a.unsaved ? html`<span class="warn" title=${a.unsaved.message}>unsaved</span>` : a.stored ? 'in IndexedDB' : 'not yet'}</td>
+        <td>${a.unsaved ? html`<span class="warn" title=${a.unsaved.message}>unsaved</span>` : a.stored ? 'IndexedDB' : 'not yet'}</td>
       </tr>`)}</tbody>
     </table></div>`;
   }
 
   private requestsTable(requests: readonly RequestMetric[]): unknown {
     return html`<div class="scroll"><table aria-label="Requests">
-      <thead><tr><th>#</th><th>Agent</th><th>TTFT</th><th>Context from</th><th>Prompt tokens skipped</th><th>Reply</th></tr></thead>
+      <thead><tr><th>#</th><th>Agent</th><th>TTFT</th><th>Context</th><th title="Prompt tokens not recomputed, of the prompt">Skipped</th><th>Reply</th></tr></thead>
       <tbody>${[...requests].reverse().map((r) => {
         const ttft = r.firstTokenAt !== null ? `${Math.round(r.firstTokenAt - r.startedAt)} ms` : r.error ? '—' : '…';
         const decodeMs = r.endedAt !== null && r.firstTokenAt !== null ? r.endedAt - r.firstTokenAt : 0;

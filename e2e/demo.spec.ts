@@ -124,7 +124,7 @@ test('the demo: streamed agents, two at once, the inspector, a reload from Index
   // 5 and 6 in one reload (each model load costs the suite tens of seconds): with the preview
   // server gone and the context offline, the service worker serves the production build, and
   // the agent's memory comes back from IndexedDB: the next turn skips its prompt.
-  await expect(page.locator('inspector-panel tr[data-tier][data-agent="romeo"]')).toContainText('in IndexedDB', { timeout: 30_000 });
+  await expect(page.locator('inspector-panel tr[data-tier][data-agent="romeo"]')).toContainText('IndexedDB', { timeout: 30_000 });
   expect(problems).toEqual([]);
   await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
   await server.close();
