@@ -10,7 +10,9 @@ export interface Notice {
 /** The runtime's typed errors (they keep name and code across the worker) as notices. */
 export function describeError(e: unknown): Notice {
   const name = typeof e === 'object' && e !== null && 'name' in e ? String((e as { name: unknown }).name) : 'Error';
-  const message = typeof e === 'object' && e !== null && 'message' in e ? String((e as { message: unknown }).message) : String(e);
+  const raw = typeof e === 'object' && e !== null && 'message' in e ? String((e as { message: unknown }).message) : String(e);
+  // Advice follows the runtime's message: end it as a sentence.
+  const message = /[.!?]$/.test(raw.trim()) ? raw.trim() : `${raw.trim()}.`;
   switch (name) {
     case 'DeviceLostError':
       return { kind: 'device-lost', title: 'GPU device lost', detail: `${message} The runtime reloads the model on a new device; send again in a moment.` };
