@@ -3,7 +3,6 @@ import type { KernelContext } from './dispatch.ts';
 import type { GpuKvPool } from './kv-pool.ts';
 import type { StepPlan } from './step-plan.ts';
 import type { GpuLayerWeights, GpuModelWeights } from './weights.ts';
-import { encodeAdd } from './ops/elementwise.ts';
 import { encodeEmbedding, encodeGatherRows, encodeRmsNorm, encodeRope, encodeSwiglu } from './ops/basic.ts';
 import { encodeMatmul } from './ops/matmul.ts';
 import { encodeKvWrite, encodePagedAttention } from './ops/attention.ts';
@@ -25,7 +24,6 @@ interface StepBuffers {
   readonly k: GPUBuffer;
   readonly v: GPUBuffer;
   readonly attn: GPUBuffer;
-  readonly proj: GPUBuffer;
   readonly gate: GPUBuffer;
   readonly up: GPUBuffer;
   readonly act: GPUBuffer;
@@ -74,7 +72,6 @@ function allocate(r: ForwardResources, plan: StepPlan, t: GPUBuffer[]): StepBuff
     k: scratch(ctx, 'act:k', T * c.nKvHeads * c.headDim, t),
     v: scratch(ctx, 'act:v', T * c.nKvHeads * c.headDim, t),
     attn: scratch(ctx, 'act:attn', T * c.nHeads * c.headDim, t),
-    proj: scratch(ctx, 'act:proj', T * c.hiddenSize, t),
     gate: scratch(ctx, 'act:gate', T * c.intermediateSize, t),
     up: scratch(ctx, 'act:up', T * c.intermediateSize, t),
     act: scratch(ctx, 'act:swiglu', T * c.intermediateSize, t),
@@ -88,9 +85,9 @@ function encodeAttention(r: ForwardResources, enc: GPUCommandEncoder, b: StepBuf
   const qDim = c.nHeads * c.headDim;
   const kvDim = c.nKvHeads * c.headDim;
   encodeRmsNorm(ctx, enc, { input: b.x, weight: w.inputNorm, output: b.h, rows: T, width: d, eps: c.rmsNormEps }, t);
-  encodeMatmul(ctx, enc, { x: b.h, w: w.q, bias: w.qBias, out: b.q, M: T, N: qDim, K: d }, t);
-  encodeMatmul(ctx, enc, { x: b.h, w: w.k, bias: w.kBias, out: b.k, M: T, N: kvDim, K: d }, t);
-  encodeMatmul(ctx, enc, { x: b.h, w: w.v, bias: w.vBias, out: b.v, M: T, N: kvDim, K: d }, t);
+  encodeMatmul(ctx, enc, { x: b.h, w: w.q, bias: w.qBias, out: b.q, M: T, N: qDim, K: d, label: 'q_proj' }, t);
+  encodeMatmul(ctx, enc, { x: b.h, w: w.k, bias: w.kBias, out: b.k, M: T, N: kvDim, K: d, label: 'k_proj' }, t);
+  encodeMatmul(ctx, enc, { x: b.h, w: w.v, bias: w.vBias, out: b.v, M: T, N: kvDim, K: d, label: 'v_proj' }, t);
   if (w.qNorm && w.kNorm) {
     encodeRmsNorm(ctx, enc, { input: b.q, weight: w.qNorm, output: b.q, rows: T * c.nHeads, width: c.headDim, eps: c.rmsNormEps }, t);
     encodeRmsNorm(ctx, enc, { input: b.k, weight: w.kNorm, output: b.k, rows: T * c.nKvHeads, width: c.headDim, eps: c.rmsNormEps }, t);
@@ -113,8 +110,8 @@ function encodeAttention(r: ForwardResources, enc: GPUCommandEncoder, b: StepBuf
     nTokens: T, nSeqs: plan.nSeqs, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim,
     blockTokens: r.kv.spec.blockTokens, scale: 1 / Math.sqrt(c.headDim),
   }, t);
-  encodeMatmul(ctx, enc, { x: b.attn, w: w.o, bias: w.oBias, out: b.proj, M: T, N: d, K: qDim }, t);
-  encodeAdd(ctx, enc, b.x, b.proj, T * d, t);
+  // o_proj with the residual add fused: x += attn Woᵀ (+ b).
+  encodeMatmul(ctx, enc, { x: b.attn, w: w.o, bias: w.oBias, out: b.x, accumulate: true, M: T, N: d, K: qDim, label: 'o_proj' }, t);
 }
 
 function encodeMlp(r: ForwardResources, enc: GPUCommandEncoder, b: StepBuffers, T: number, w: GpuLayerWeights, t: GPUBuffer[]): void {
@@ -122,11 +119,10 @@ function encodeMlp(r: ForwardResources, enc: GPUCommandEncoder, b: StepBuffers, 
   const d = c.hiddenSize;
   const f = c.intermediateSize;
   encodeRmsNorm(ctx, enc, { input: b.x, weight: w.postNorm, output: b.h, rows: T, width: d, eps: c.rmsNormEps }, t);
-  encodeMatmul(ctx, enc, { x: b.h, w: w.gate, out: b.gate, M: T, N: f, K: d }, t);
-  encodeMatmul(ctx, enc, { x: b.h, w: w.up, out: b.up, M: T, N: f, K: d }, t);
+  encodeMatmul(ctx, enc, { x: b.h, w: w.gate, out: b.gate, M: T, N: f, K: d, label: 'gate_proj' }, t);
+  encodeMatmul(ctx, enc, { x: b.h, w: w.up, out: b.up, M: T, N: f, K: d, label: 'up_proj' }, t);
   encodeSwiglu(ctx, enc, { gate: b.gate, up: b.up, out: b.act, n: T * f }, t);
-  encodeMatmul(ctx, enc, { x: b.act, w: w.down, out: b.proj, M: T, N: d, K: f }, t);
-  encodeAdd(ctx, enc, b.x, b.proj, T * d, t);
+  encodeMatmul(ctx, enc, { x: b.act, w: w.down, out: b.x, accumulate: true, M: T, N: d, K: f, label: 'down_proj' }, t);
 }
 
 /** Final norm, lm_head on the sampled rows only, then sampling on the GPU. */
@@ -141,7 +137,7 @@ function encodeHead(r: ForwardResources, enc: GPUCommandEncoder, b: StepBuffers,
   const logits = scratch(ctx, 'act:logits', S * c.vocabSize, t);
   encodeGatherRows(ctx, enc, { input: b.x, rows, output: last, nOut: S, width: d }, t);
   encodeRmsNorm(ctx, enc, { input: last, weight: r.weights.finalNorm, output: normed, rows: S, width: d, eps: c.rmsNormEps }, t);
-  encodeMatmul(ctx, enc, { x: normed, w: r.weights.lmHead, out: logits, M: S, N: c.vocabSize, K: d }, t);
+  encodeMatmul(ctx, enc, { x: normed, w: r.weights.lmHead, out: logits, M: S, N: c.vocabSize, K: d, label: 'lm_head' }, t);
   const packed = new Uint8Array(packSampleParams(plan.sampling.map((s) => ({ ...s }))));
   const params = ctx.buffers.acquire('step:sampleParams', packed.byteLength, Usage.STORAGE | Usage.COPY_DST);
   t.push(params);

@@ -7,12 +7,17 @@ import kvReadF16NativeWgsl from '../kernels/kv_read_f16_native.wgsl?raw';
 import pagedAttentionWgsl from '../kernels/paged_attention.wgsl?raw';
 import { InvalidRequestError } from '../../../domain/errors.ts';
 import { kvBytesPerElement, type KvDtype } from '../../../domain/model-cache-spec.ts';
+import { isCpuDevice } from '../device.ts';
 import { dispatch, type KernelContext } from '../dispatch.ts';
 import type { KernelSource, PipelineVariant } from '../pipelines.ts';
 import { grid1d } from './elementwise.ts';
 
 export const KV_WRITE: KernelSource = { name: 'kv_write', code: kvWriteWgsl };
 export const PAGED_ATTENTION: KernelSource = { name: 'paged_attention', code: pagedAttentionWgsl };
+/** The barrier-free entry point, for CPU adapters (see the kernel's header). */
+export const PAGED_ATTENTION_SERIAL: KernelSource = { name: 'paged_attention_serial', code: pagedAttentionWgsl, entryPoint: 'main_serial' };
+
+export type AttentionKernel = 'tiled' | 'serial';
 
 // The KV dtype is a prepended accessor (kv_store_* for the write, kv_read_* for attention), so
 // both dtypes share each kernel's body verbatim. f16 pools are always written with
@@ -64,6 +69,8 @@ export interface KvWriteArgs {
 }
 
 export interface PagedAttentionArgs {
+  /** Entry point; default: 'serial' on a CPU adapter, else 'tiled'. Tests pin each one. */
+  readonly kernel?: AttentionKernel;
   /** [nTokens, nHeads, headDim] f32, after RoPE. */
   readonly q: GPUBuffer;
   /** The pool of one layer: one buffer, or up to MAX_KV_SHARDS shards of `blocksPerShard` blocks each. */
@@ -247,14 +254,21 @@ export function encodePagedAttention(ctx: KernelContext, encoder: GPUCommandEnco
     grid.headChunks,
   ]);
   new Float32Array(uniforms, 40, 1)[0] = a.scale;
+  const serial = (a.kernel ?? (isCpuDevice(ctx.device) ? 'serial' : 'tiled')) === 'serial';
+  let groups = grid.groups;
+  if (serial) {
+    const spread = grid1d(ctx, a.nTokens * a.nHeads, 64);
+    groups = spread.groups;
+    new Uint32Array(uniforms, 60, 1)[0] = spread.strideX / 64;
+  }
   dispatch(
     ctx,
     encoder,
-    ctx.pipelines.get(PAGED_ATTENTION, kvReadVariant(ctx.device, dtype)),
+    ctx.pipelines.get(serial ? PAGED_ATTENTION_SERIAL : PAGED_ATTENTION, kvReadVariant(ctx.device, dtype)),
     `paged_attention:${dtype}`,
     // One shard: its buffers are bound again as shard 1 (read-only bindings may repeat).
     [a.q, kShards[0], vShards[0], a.out, meta.buffer, kShards[1] ?? kShards[0], vShards[1] ?? vShards[0]],
-    grid.groups,
+    groups,
     uniforms,
     transients,
   );
