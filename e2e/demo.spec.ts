@@ -62,6 +62,7 @@ async function lastReply(page: Page): Promise<string> {
 
 async function createAgent(page: Page, character: string): Promise<void> {
   await page.getByLabel('Character').selectOption(character);
+  await expect(page.getByRole('textbox', { name: 'Name' })).toHaveValue(character);
   await page.getByRole('button', { name: 'New agent' }).click();
   await expect(page.locator('chat-pane h2')).toHaveText(character);
 }
