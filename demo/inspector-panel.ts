@@ -38,7 +38,7 @@ export class InspectorPanel extends SessionElement {
 
   private agentsTable(agents: readonly InspectAgent[]): unknown {
     return html`<div class="scroll"><table aria-label="Agents' memory">
-      <thead><tr><th>Agent</th><th>Tier</th><th>Tokens</th><th>Bytes</th><th>Saved</th><th>Stored</th></tr></thead>
+      <thead><tr><th>Agent</th><th>Tier</th><th>Tokens</th><th>Bytes</th><th title="When its memory was last used (its latest checkpoint)">Last used</th><th>Stored</th></tr></thead>
       <tbody>${agents.map((a, i) => html`<tr data-agent=${a.agentId} data-tier=${a.tier}>
         <td><span class="dot" style="background:${ownerColour(i)}"></span>${a.agentId}</td>
         <td>${TIER_TEXT[a.tier]}</td>
