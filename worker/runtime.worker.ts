@@ -8,6 +8,7 @@ import type { CacheOptions, GenerateOptions, GenerateReply, GpuInfo, LoadedModel
 import { AgentRuntime } from './agent-runtime.ts';
 import { apiAbort, apiFetch } from './api-bridge.ts';
 import { workerApiPorts } from './api-ports.ts';
+import { inspectRuntime } from './inspect.ts';
 import { createApiHandler, type FetchHandler } from '../src/adapters/api/index.ts';
 import { InvalidRequestError, ModelNotFoundError } from '../src/domain/errors.ts';
 import { validateAgentId, validateFingerprint, validateMessages, validatePositiveInt, validateTokenIds } from '../src/domain/values.ts';
@@ -147,7 +148,8 @@ type AgentMethods =
   | 'importAgent'
   | 'debugStartLargeSave'
   | 'debugLoseDevice'
-  | 'deviceRecoveries';
+  | 'deviceRecoveries'
+  | 'inspect';
 
 const api: Omit<RuntimeApi, AgentMethods> = {
   async gpuInfo(): Promise<GpuInfo> {
@@ -275,6 +277,10 @@ const agentApi: Pick<RuntimeApi, AgentMethods> = {
     const loaded = requireModel();
     await loaded.agents.ready();
     return loaded.agents.recoveries;
+  },
+  async inspect() {
+    const loaded = requireModel();
+    return inspectRuntime(loaded.agents, loaded.descriptor.id);
   },
 };
 

@@ -4,3 +4,4 @@ export * from '../domain/errors.ts';
 export { createEngine, type EngineOptions, type LocalEngine } from './create-engine.ts';
 export type { RemoteOptions } from './remote-engine.ts';
 export type * from './api-types.ts';
+export type * from '../ports/inspect.ts';

@@ -1,5 +1,6 @@
 import type { ChatMessage } from '../ports/outbound.ts';
 import type { LoadProgress, ModelDescriptor } from '../ports/inbound.ts';
+import type { InspectSnapshot } from '../ports/inspect.ts';
 
 /** What a loaded model looks like to the page. */
 export interface LoadedModelInfo {
@@ -128,6 +129,8 @@ export interface RuntimeApi {
   debugLoseDevice(): Promise<number>;
   /** Device losses survived, once any recovery in progress has finished. */
   deviceRecoveries(): Promise<number>;
+  /** A read-only snapshot of the KV memory: pool blocks and owners, agents' tiers, last restores. */
+  inspect(): Promise<InspectSnapshot>;
   /** The OpenAI/Anthropic routes (/v1/chat/completions, /v1/messages, /v1/models) over the loaded model. */
   apiFetch(request: ApiWireRequest): Promise<ApiWireResponse>;
   /** Abort an apiFetch in flight (the page's AbortSignal fired). */

@@ -14,6 +14,7 @@ import type {
 } from './runtime-api.ts';
 import type { LoadProgress, ModelDescriptor } from '../ports/inbound.ts';
 import type { ChatMessage } from '../ports/outbound.ts';
+import type { InspectSnapshot } from '../ports/inspect.ts';
 
 export interface SemanticClientOptions {
   /** A worker already started by the app (e.g. with Vite's `?worker` import); default: ours. */
@@ -139,6 +140,11 @@ export class SemanticClient {
   /** Device losses the worker survived (it reloads the model on a new device and restores agents). */
   deviceRecoveries(): Promise<number> {
     return this.remote.deviceRecoveries();
+  }
+
+  /** The KV memory as plain data (pool blocks with owners, agents' tiers, last restores), for inspectors. */
+  inspect(): Promise<InspectSnapshot> {
+    return this.remote.inspect();
   }
 
   /**
