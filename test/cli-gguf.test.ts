@@ -64,9 +64,10 @@ async function batchRun(model: string): Promise<{ rows: number[][]; json: BatchJ
   const req = (r: object, joinAt: number): object => ({ ...r, max_tokens: MAX, temperature: 0, join_at_step: joinAt });
   writeFileSync(batch, JSON.stringify([
     req({ prompt: TEXT }, 0),
-    req({ prompt_ids: IDS }, 3 * MAX),
-    req({ prompt: TEXT }, 6 * MAX),
-    req({ prompt_ids: IDS }, 6 * MAX),
+    // A request takes one prefill step and MAX - 1 decode steps: MAX + 2 steps later it is gone.
+    req({ prompt_ids: IDS }, MAX + 2),
+    req({ prompt: TEXT }, 2 * (MAX + 2)),
+    req({ prompt_ids: IDS }, 2 * (MAX + 2)),
   ]));
   const b = await cli(['generate', '--model', model, '--batch', batch, '--json']);
   expect(b.code, b.stderr).toBe(0);
