@@ -13,7 +13,7 @@
  * tokenizer.json, tokenizer_config.json and generation_config.json.
  * Deterministic: the inputs are the committed fixtures.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSafetensors, serializeSafetensors, tensorToFloat32, type TensorInput } from '../src/adapters/safetensors/index.ts';
 import { mlxQuantize } from './mlx-quantize.ts';
@@ -40,7 +40,14 @@ const jsonBytes = (v: unknown): Uint8Array => new TextEncoder().encode(`${JSON.s
 
 /** The fixture's files, name -> bytes. */
 export function buildMlx(f: MlxFixture): Map<string, Uint8Array> {
-  const src = join(MODELS, f.source);
+  return quantizeFolder(join(MODELS, f.source), f);
+}
+
+/**
+ * Any HF model folder (a fixture, a random-weight twin) quantized the mlx-community way: every
+ * matrix to `bits` in groups of `groupSize` (or its override), tokenizer files copied when present.
+ */
+export function quantizeFolder(src: string, f: Pick<MlxFixture, 'bits' | 'groupSize' | 'overrides'>): Map<string, Uint8Array> {
   const config = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8')) as Record<string, unknown>;
   const quantization = { group_size: f.groupSize, bits: f.bits, ...f.overrides };
   const st = parseSafetensors(new Uint8Array(readFileSync(join(src, 'model.safetensors'))));
@@ -63,7 +70,7 @@ export function buildMlx(f: MlxFixture): Map<string, Uint8Array> {
     ['config.json', jsonBytes({ ...config, quantization, quantization_config: quantization })],
     ['model.safetensors', serializeSafetensors(out, { format: 'mlx' })],
   ]);
-  for (const name of COPIED) files.set(name, new Uint8Array(readFileSync(join(src, name))));
+  for (const name of COPIED) if (existsSync(join(src, name))) files.set(name, new Uint8Array(readFileSync(join(src, name))));
   return files;
 }
 

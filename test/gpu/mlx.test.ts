@@ -16,6 +16,8 @@
  * bf16 and group 64/128 formats and the tiled matmul in the kernel test, and the real
  * 151936 x 896 lm_head matmul at MLX's default group 64 (seconds on SwiftShader).
  */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { embeddingGather, linear } from '../../src/adapters/cpu/ops.ts';
@@ -32,11 +34,15 @@ import { BlockPool } from '../../src/domain/block-pool.ts';
 import { ModelMismatchError } from '../../src/domain/errors.ts';
 import { mlxDequantize, mlxGpuBlocks, type MlxBits, type MlxGroupSize, type MlxLinear, type MlxScaleDtype } from '../../src/domain/mlx-quant.ts';
 import { f32ToBf16Bits, f32ToF16Bits } from '../../src/domain/half.ts';
+import { quantizeFolder } from '../../tools/make-mlx.ts';
 import { mulberry32 } from '../../tools/prng.ts';
+import { twinSpec } from '../../tools/twin-specs.ts';
+import { writeTwin } from '../../tools/twins.ts';
 import { maxAbsDiff, randomF32, testGpu } from './harness.ts';
 
 const MLX_DIR = join(import.meta.dirname, '..', '..', 'public', 'models', 'mlx');
 const FULL = process.env['SEMANTIC_MLX_GPU_FULL'] === '1';
+const TWIN = process.env['SEMANTIC_MLX_TWIN'] === '1';
 
 interface RandomLinear {
   readonly l: MlxLinear;
@@ -160,6 +166,42 @@ describe.each(FIXTURES)('MLX fixture %s on the GPU', (dir, prompt) => {
       expect(Math.abs(backend.weightBytes - report.checkpoint_weight_bytes) / report.checkpoint_weight_bytes).toBeLessThan(0.02);
     } finally {
       backend.dispose();
+    }
+  });
+});
+
+/**
+ * SEMANTIC_MLX_TWIN=1: the random-weight twin of Qwen2.5-0.5B (real hidden 896, vocab 151936, 14/2
+ * heads, q/k/v bias, tied; 2 layers) quantized to MLX 4 bits, group 64, from its folder: the
+ * greedy tokens and logits (within 1e-3) of the CPU reference on the dequantized weights, over a
+ * prefill and one decode step. Minutes on SwiftShader and ~2 GB of host memory.
+ */
+describe.runIf(TWIN)('MLX 4-bit twin of Qwen2.5-0.5B', () => {
+  it('matches the CPU reference on the dequantized weights', { timeout: 1_800_000 }, async () => {
+    const t = await testGpu();
+    const root = mkdtempSync(join(tmpdir(), 'semantic-mlx-twin-'));
+    try {
+      const twin = writeTwin(twinSpec('qwen2.5-0.5b'), root);
+      const dir = join(root, 'mlx-4bit');
+      mkdirSync(dir);
+      for (const [name, bytes] of quantizeFolder(twin.dir, { bits: 4, groupSize: 64 })) writeFileSync(join(dir, name), bytes);
+      rmSync(twin.dir, { recursive: true });
+      const source = new FsModelSource(dir);
+      const prompt = [151643, 9707, 11, 1879, 0];
+      const { model: cpu } = await loadCpuModel(source);
+      const want = cpu.generateGreedy(prompt, 2, { eosTokenIds: [] });
+      const backend = await WebGpuBackend.load(t.gpu, source, { kvDtype: 'f32', kvBudgetBytes: 4 * 1024 * 1024 });
+      try {
+        const [got] = await generateBatch(backend, new BlockPool(backend.totalBlocks), [{ promptIds: prompt, maxTokens: 2 }], { returnLogits: true });
+        expect(got.tokens).toEqual(want.tokens);
+        const err = Math.max(...got.logits.map((row, i) => maxAbsDiff(row, want.logits[i])));
+        console.log(`[mlx twin] qwen2.5-0.5b 4-bit: max |logit error| ${err.toExponential(2)}, ${JSON.stringify(backend.loadReport().weight_bytes_by_format)}`);
+        expect(err).toBeLessThanOrEqual(1e-3);
+      } finally {
+        backend.dispose();
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
     }
   });
 });
