@@ -9,12 +9,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadWeights } from '../src/adapters/cpu/index.ts';
+import { loadCpuModel, loadWeights } from '../src/adapters/cpu/index.ts';
 import { FsModelSource } from '../src/adapters/node/hf-folder.ts';
 import { parseSafetensors, serializeSafetensors, tensorToFloat32, type TensorHeader, type TensorInput } from '../src/adapters/safetensors/index.ts';
 import { MlxWeightAssembler } from '../src/adapters/webgpu/mlx-weights.ts';
 import type { LoadedTensor } from '../src/adapters/webgpu/weights.ts';
-import { ModelFormatError, ModelNotFoundError, UnsupportedModelError, UnsupportedTensorTypeError } from '../src/domain/errors.ts';
+import { InvalidRequestError, ModelFormatError, ModelNotFoundError, UnsupportedModelError, UnsupportedTensorTypeError } from '../src/domain/errors.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../src/domain/half.ts';
 import { mlxDequantize, mlxGpuBlocks, mlxQuantization, planMlxLinears, type MlxQuantization } from '../src/domain/mlx-quant.ts';
 import type { ModelFileSource } from '../src/ports/outbound.ts';
@@ -198,6 +198,10 @@ describe('the committed MLX fixtures', () => {
     const kept = new Map<string, TensorInput>([...st.tensors].filter(([n]) => n !== 'model.layers.1.mlp.up_proj.biases').map(([n, t]) => [n, { dtype: t.dtype, shape: t.shape, data: t.data }]));
     const files = new Map([...f, ['model.safetensors', serializeSafetensors(kept)]]);
     await expect(loadWeights(new MemorySource(files))).rejects.toMatchObject({ name: 'ModelFormatError', details: { reason: 'missing-biases' } });
+  });
+
+  it('quantizing again at load (weights: q8) is refused on an MLX checkpoint', async () => {
+    await expect(loadCpuModel(new FsModelSource(join(MODELS, 'mlx', 'tiny-qwen2-4bit')), { weights: 'q8' })).rejects.toBeInstanceOf(InvalidRequestError);
   });
 
   it('tools/make-mlx.ts reproduces every committed file byte for byte', () => {

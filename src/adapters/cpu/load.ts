@@ -1,3 +1,4 @@
+import { InvalidRequestError } from '../../domain/errors.ts';
 import { parseModelConfig, type ModelConfig } from '../../domain/model-config.ts';
 import { assertTensorShapes } from '../../domain/model-tensors.ts';
 import type { ModelFileSource } from '../../ports/outbound.ts';
@@ -76,6 +77,9 @@ export async function loadCpuModel(source: ModelFileSource, options: CpuLoadOpti
   assertTensorShapes(config, tensors);
   const weights = new Map<string, Float32Array>();
   const quant = options.weights;
+  if (quant !== undefined && [...tensors.values()].some((t) => t.dtype.startsWith('MLX'))) {
+    throw new InvalidRequestError('weights does not apply to an MLX quantized checkpoint: its matrices keep their groups', { weights: quant });
+  }
   for (const [name, t] of tensors) weights.set(name, quant ? asGpuDecodes(t, quant) : t.data);
   return { config, model: new CpuReferenceModel(config, weights, { kvDtype: options.kvDtype }) };
 }
