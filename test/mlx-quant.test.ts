@@ -55,6 +55,8 @@ describe('config.json quantization', () => {
 
   it('refuses another scheme by name, and malformed parameters', () => {
     expect(() => mlxQuantization({ quantization_config: { quant_method: 'gptq', bits: 4, group_size: 128 } })).toThrow(UnsupportedModelError);
+    expect(() => mlxQuantization({ quantization: { group_size: 32, bits: 4, mode: 'mxfp4' } })).toThrow(UnsupportedModelError);
+    expect(mlxQuantization({ quantization: { group_size: 32, bits: 4, mode: 'affine' } })).toMatchObject({ groupSize: 32, bits: 4 });
     expect(() => mlxQuantization({ quantization: { group_size: 64 } })).toThrow(ModelFormatError);
     expect(() => mlxQuantization({ quantization: { group_size: 0, bits: 4 } })).toThrow(ModelFormatError);
   });

@@ -90,6 +90,10 @@ export function mlxQuantization(config: unknown): MlxQuantization | undefined {
     }
     q = hf;
   }
+  const mode = (q as Record<string, unknown>)['mode'];
+  if (mode !== undefined && mode !== 'affine') {
+    throw new UnsupportedModelError(`MLX quantization mode ${String(mode)} is not supported (affine is)`, { mode: String(mode) });
+  }
   const base = params(q, 'quantization');
   const overrides = new Map<string, MlxQuantParams | false>();
   for (const [key, value] of Object.entries(q as Record<string, unknown>)) {
