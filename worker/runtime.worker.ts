@@ -19,6 +19,7 @@ import { validateSampling } from '../src/domain/sampling.ts';
 import { kvBudgetRequest } from '../src/domain/kv-budget.ts';
 import { generateBatch } from '../src/application/batch-generate.ts';
 import { FetchModelSource } from '../src/adapters/http/fetch-model-source.ts';
+import { resolveModelSource } from '../src/adapters/http/range-source.ts';
 import { isGgufSource, loadGgufOnDevice } from './gguf-load.ts';
 import { HfTokenizer } from '../src/adapters/tokenizer/index.ts';
 import { createGpuContext, type GpuContext } from '../src/adapters/webgpu/device.ts';
@@ -75,13 +76,13 @@ interface LoadedBackend {
 }
 
 async function loadFolder(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void): Promise<LoadedBackend> {
-  const files = new FetchModelSource(descriptor.source, { onProgress });
+  const files = new FetchModelSource(resolveModelSource(descriptor.source), { onProgress });
   const first = await loadOnDevice(descriptor, files, onProgress);
   const tokenizer = await HfTokenizer.fromFiles(files).catch((e: unknown) => {
     first.backend.dispose();
     throw e;
   });
-  return { first, tokenizer, reload: () => loadOnDevice(descriptor, new FetchModelSource(descriptor.source)) };
+  return { first, tokenizer, reload: () => loadOnDevice(descriptor, new FetchModelSource(resolveModelSource(descriptor.source))) };
 }
 
 async function loadGguf(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void): Promise<LoadedBackend> {
@@ -91,7 +92,7 @@ async function loadGguf(descriptor: ModelDescriptor, onProgress?: (p: LoadProgre
 
 /** Load the model on the GPU (replacing the current one, whose agents are persisted first). */
 async function loadFresh(descriptor: ModelDescriptor, key: string, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo> {
-  const { first, tokenizer, reload } = isGgufSource(descriptor.source)
+  const { first, tokenizer, reload } = isGgufSource(resolveModelSource(descriptor.source))
     ? await loadGguf(descriptor, onProgress)
     : await loadFolder(descriptor, onProgress);
   const agents = await AgentRuntime.create(first, reload, tokenizer, cache);
@@ -159,9 +160,10 @@ const api: Omit<RuntimeApi, AgentMethods> = {
   },
 
   async loadModel(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo> {
-    if (typeof descriptor?.id !== 'string' || typeof descriptor.source !== 'string') {
-      throw new InvalidRequestError('loadModel needs { id: string, source: string }');
+    if (typeof descriptor?.id !== 'string' || (typeof descriptor.source !== 'string' && typeof descriptor.source?.repo !== 'string')) {
+      throw new InvalidRequestError('loadModel needs { id: string, source: string | { repo, file?, revision? } }');
     }
+    resolveModelSource(descriptor.source); // a malformed hub source fails here, before any download
     const { weights, kvDtype, kvBudgetBytes, kvBudgetFraction } = descriptor;
     if (weights !== undefined && weights !== 'q8' && weights !== 'q4') throw new InvalidRequestError('weights must be q8 or q4 (or absent)', { weights: String(weights) });
     if (kvDtype !== undefined && kvDtype !== 'f16' && kvDtype !== 'f32') throw new InvalidRequestError('kvDtype must be f16 or f32', { kvDtype: String(kvDtype) });
