@@ -6,7 +6,6 @@ import biasAddWgsl from '../kernels/bias_add.wgsl?raw';
 import swigluWgsl from '../kernels/swiglu.wgsl?raw';
 import gatherRowsWgsl from '../kernels/gather_rows.wgsl?raw';
 import { InvalidRequestError } from '../../../domain/errors.ts';
-import { isCpuDevice } from '../device.ts';
 import { dispatch, type Binding, type KernelContext, type Recorder } from '../dispatch.ts';
 import { tensorParts, type GpuTensor } from '../gpu-tensor.ts';
 import { fitsFormat, formatBytes, paddedBytes, weightVariant } from '../weight-formats.ts';
@@ -137,7 +136,7 @@ export interface RmsNormArgs {
   readonly rows: number;
   readonly width: number;
   readonly eps: number;
-  /** Variant; default: 'rows' on a CPU adapter, else 'tree'. Tests pin each one. */
+  /** Variant; default 'tree'. Tests pin each one. */
   readonly kernel?: RmsNormKernel;
 }
 
@@ -149,7 +148,9 @@ export function encodeRmsNorm(ctx: KernelContext, encoder: Recorder, args: RmsNo
   requireBytes('rmsnorm input', input, rows * width * 4);
   requireBytes('rmsnorm weight', weight, width * 4);
   requireBytes('rmsnorm output', output, rows * width * 4);
-  const perRow = (args.kernel ?? (isCpuDevice(ctx.device) ? 'rows' : 'tree')) === 'rows';
+  // 'rows' is not the default on CPU adapters (yet): with it, the perplexity test's restored-KV
+  // run differed from the plain run in the last bits (test/gpu/perplexity.test.ts), unexplained.
+  const perRow = (args.kernel ?? 'tree') === 'rows';
   const { groups, groupsX } = perRow ? rowsGrid(ctx, rows) : rowGrid(ctx, rows);
   const raw = new ArrayBuffer(16);
   new Uint32Array(raw, 0, 3).set([rows, width, groupsX]);
