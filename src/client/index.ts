@@ -3,4 +3,5 @@ export type { AgentReply, CacheOptions, StoredAgent, GenerateOptions, GenerateRe
 export * from '../domain/errors.ts';
 export { createEngine, type EngineOptions, type LocalEngine } from './create-engine.ts';
 export type { RemoteOptions } from './remote-engine.ts';
+export type { LoadProgress, ModelDescriptor } from '../ports/inbound.ts';
 export type * from './api-types.ts';

@@ -1,6 +1,7 @@
 import { proxy, releaseProxy, transfer, wrap, type ProxyMarked, type Remote } from 'comlink';
 import { InvalidRequestError, SemanticError } from '../domain/errors.ts';
 import { installErrorTransfer } from './comlink-errors.ts';
+import { startDedicatedWorker, startSharedWorker } from './worker-start.ts';
 import type {
   AgentReply,
   CacheOptions,
@@ -43,10 +44,7 @@ export class SemanticClient {
     installErrorTransfer();
     const shared = options.shared === true && options.worker === undefined && typeof SharedWorker === 'function';
     this.mode = shared ? 'shared' : 'dedicated';
-    const script = new URL('../../worker/runtime.worker.ts', import.meta.url);
-    this.worker = shared
-      ? new SharedWorker(script, { type: 'module', name: 'semantic-shared' })
-      : (options.worker ?? new Worker(script, { type: 'module', name: 'semantic' }));
+    this.worker = shared ? startSharedWorker() : (options.worker ?? startDedicatedWorker());
     this.remote = guarded(wrap<RuntimeApi>(this.worker instanceof Worker ? this.worker : this.worker.port));
     // A shared engine outlives this tab and serves others: one tab's pagehide must not demote
     // their agents. Its finished turns are checkpointed as they complete.
