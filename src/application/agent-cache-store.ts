@@ -48,6 +48,8 @@ export class AgentCacheStore implements CacheStorePort {
   private readonly unsaved = new Map<string, WarmEntry & { error: PlainError }>();
   /** Agents the app allows the store to delete from cold storage when it is full. */
   private readonly expendable = new Set<string>();
+  /** Throwaway agents (requests bound to no agent): never checkpointed; delete() ends them. */
+  private readonly scratch = new Set<string>();
   private readonly checkpoints: Checkpointer | null;
 
   constructor(
@@ -134,6 +136,11 @@ export class AgentCacheStore implements CacheStorePort {
     return this.persistence ? deleteOfModel(this.persistence, modelFingerprint, agentId) : false;
   }
 
+  /** A throwaway agent (a request bound to none): its turns are not checkpointed. */
+  markScratch(agentId: string): void {
+    this.scratch.add(agentId);
+  }
+
   /** Let the store delete this agent's cold blob when storage is full (a scratch agent). */
   setExpendable(agentId: string, expendable: boolean): void {
     if (expendable) this.expendable.add(agentId);
@@ -188,6 +195,7 @@ export class AgentCacheStore implements CacheStorePort {
     await this.idle();
     const unsaved = this.unsaved.delete(agentId);
     this.expendable.delete(agentId);
+    this.scratch.delete(agentId);
     const warm = this.warm.delete(agentId) !== undefined;
     this.writes?.cancel(agentId);
     this.checkpoints?.forget(agentId);
@@ -297,7 +305,7 @@ export class AgentCacheStore implements CacheStorePort {
     this.enforceHotBudget();
     const hot = this.engine.kv.agentBlocks(agentId);
     // The checkpointer submits the GPU read now and encodes when the write drains.
-    if (this.persistOnFinish && hot) this.checkpoints?.checkpoint(hot);
+    if (this.persistOnFinish && hot && !this.scratch.has(agentId)) this.checkpoints?.checkpoint(hot);
   }
 
   /** warm -> cold, written behind. */

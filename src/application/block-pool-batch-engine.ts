@@ -75,6 +75,8 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
   private admissions = 0;
   private loop: Promise<void> | null = null;
   private loopToken: object | null = null;
+  /** The step in flight: steps run one after another, whoever calls them. */
+  private stepping: Promise<unknown> = Promise.resolve();
   private hooks: EngineCacheHooks = {};
 
   constructor(
@@ -100,7 +102,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     await this.hooks.prepareAgent?.(v.agentId, v.promptIds);
     const uid = `gen-${++this.nextUid}`;
     const decode = (ids: readonly number[]): string => this.tokenizer?.decode(ids, { skipSpecialTokens: true }) ?? '';
-    const seq = new Sequence(uid, v.agentId, v.promptIds, v.sampling, v.limits, new TextStream(decode, v.limits.stop), Date.now(), v.logprobs);
+    const seq = new Sequence(uid, v.agentId, v.promptIds, v.sampling, v.limits, new TextStream(decode, v.limits.stop), Date.now(), v.logprobs, v.output);
     this.requests.add(seq);
     this.waiting.push(seq);
     return uid;
@@ -175,7 +177,17 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     return result;
   }
 
-  async step(): Promise<CompletedGeneration[]> {
+  /**
+   * One batched step. Steps never overlap: a caller stepping by hand (GenerationEnginePort)
+   * while the run loop steps waits for the step in flight.
+   */
+  step(): Promise<CompletedGeneration[]> {
+    const next = this.stepping.then(() => this.stepOnce());
+    this.stepping = next.catch(() => undefined);
+    return next;
+  }
+
+  private async stepOnce(): Promise<CompletedGeneration[]> {
     await this.resumePreempted();
     this.admit();
     const work = scheduleStep(this.running.map((s) => ({ id: s.uid, pendingPrefill: s.pending > 1 ? s.pending : 0 })), this.policy);
@@ -190,7 +202,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
         this.prefillTiming.tokens += prefill;
         if (prefill > 0 && this.prefillTiming.since === 0) this.prefillTiming.since = performance.now();
         // Logits come back only when a sampled sequence asked for logprobs: one row per sampled step.
-        const returnLogits = planned.steps.some((p) => p.step.sample && p.seq.topLogprobs !== null);
+        const returnLogits = planned.steps.some((p) => p.step.sample && p.seq.wantsLogits);
         const out = await this.backend.forward(planned.steps.map((p) => p.step), { returnLogits });
         this.observePrefill(planned.steps.some((p) => p.step.sample));
         const rows = logitRows(out.logits, planned.steps.map((p) => p.step.sample), this.backend.vocabSize);
@@ -378,7 +390,8 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     }
     seq.generated.push(token);
     const logprob = logits && seq.recordLogprob(token, logits, (id) => this.tokenizer?.decode([id]) ?? '');
-    const eos = this.tokenizer?.eosTokenIds().includes(token) ?? false;
+    if (logits && seq.output.keepLogits) seq.logitRows.push(logits.slice());
+    const eos = !seq.output.ignoreEos && (this.tokenizer?.eosTokenIds().includes(token) ?? false);
     const update = seq.stream.update(seq.generated);
     seq.emit({ uid: seq.uid, tokenId: token, text: update.delta, ...(logprob ? { logprob } : {}) });
     if (update.stoppedText !== undefined) {
@@ -417,6 +430,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
       finishReason: reason,
       ...(seq.topLogprobs !== null ? { logprobs: [...seq.logprobs] } : {}),
       ...(seq.stopSequence !== null ? { stopSequence: seq.stopSequence } : {}),
+      ...(seq.output.keepLogits ? { logits: [...seq.logitRows] } : {}),
       blocks: this.kv.agentBlocks(seq.agentId),
       ...(error ? { error } : {}),
     };

@@ -7,6 +7,12 @@ import type { TextStream } from './text-stream.ts';
 
 export type SequenceState = 'waiting' | 'running' | 'finished';
 
+/** What a request wants beyond text: EOS ignored (exactly maxTokens), raw logits kept. */
+export interface SequenceOutput {
+  readonly ignoreEos: boolean;
+  readonly keepLogits: boolean;
+}
+
 /**
  * One request inside the engine. `tokens` is prompt + generated; `computed` counts the tokens
  * whose KV is in `table`. After preemption `computed` drops to 0 and the sequence recomputes
@@ -29,6 +35,8 @@ export class Sequence {
   readonly listeners = new Set<(d: TokenDelta) => void>();
   /** Per generated token, when `topLogprobs` is not null. */
   readonly logprobs: TokenLogprob[] = [];
+  /** Each sampled step's logits, when `output.keepLogits`. */
+  readonly logitRows: Float32Array[] = [];
 
   constructor(
     readonly uid: string,
@@ -40,7 +48,13 @@ export class Sequence {
     readonly submittedAt: number,
     /** Alternatives to report per sampled token; null: no logprobs asked for. */
     readonly topLogprobs: number | null = null,
+    readonly output: SequenceOutput = { ignoreEos: false, keepLogits: false },
   ) {}
+
+  /** The step's logits are needed: for logprobs or to keep them. */
+  get wantsLogits(): boolean {
+    return this.topLogprobs !== null || this.output.keepLogits;
+  }
 
   get tokens(): number[] {
     return [...this.promptIds, ...this.generated];
