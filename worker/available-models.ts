@@ -1,4 +1,4 @@
-import { hubFileOf, KNOWN_HUB_MODELS } from '../src/domain/model-sources.ts';
+import { hubFileOf, KNOWN_HUB_MODELS } from '../src/application/model-sources.ts';
 import type { ModelDescriptor } from '../src/ports/inbound.ts';
 
 /** The Cache API bucket the loaders keep hub files in (FetchModelSource, HttpRangeSource). */

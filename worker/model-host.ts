@@ -1,7 +1,7 @@
 import { InvalidRequestError, ModelNotFoundError } from '../src/domain/errors.ts';
 import { kvBudgetRequest } from '../src/domain/kv-budget.ts';
 import type { ModelCacheSpec } from '../src/domain/model-cache-spec.ts';
-import { hubFolderUrl } from '../src/domain/model-sources.ts';
+import { hubFolderUrl } from '../src/application/model-sources.ts';
 import { AgentService } from '../src/application/agent-service.ts';
 import { InferenceService } from '../src/application/inference-service.ts';
 import type { DeviceBackend } from '../src/application/recovering-runtime.ts';
