@@ -5,7 +5,8 @@ import { transferHandlers, type TransferHandler } from 'comlink';
  * options object (`generate(agent, prompt, { onToken, signal })`, `loadModel(m, { onProgress })`).
  * This handler carries such an object across: each function becomes a Comlink proxy (a
  * MessagePort), each AbortSignal a port that delivers its abort, the rest is cloned. Install it
- * on both sides of the worker boundary, with installErrorTransfer.
+ * on both sides of the worker boundary, with installErrorTransfer. A bare function argument is
+ * proxied the same way.
  */
 type Options = Record<string, unknown>;
 interface Wire {
@@ -74,4 +75,15 @@ export function installOptionsTransfer(): void {
     },
   };
   transferHandlers.set('options', handler as TransferHandler<unknown, unknown>);
+  // A bare callback argument (`engine.onToken(uid, listener)`) crosses as a proxy too, as if
+  // wrapped in Comlink.proxy (a marked one is taken by Comlink's own handler first).
+  const callback: TransferHandler<(...args: unknown[]) => unknown, unknown> = {
+    canHandle: (value: unknown): value is (...args: unknown[]) => unknown => typeof value === 'function',
+    serialize: (fn) => proxyHandler.serialize(fn),
+    deserialize: (port) => {
+      const remote = proxyHandler.deserialize(port) as (...args: unknown[]) => Promise<unknown>;
+      return (...args: unknown[]): void => void remote(...args).catch(() => undefined);
+    },
+  };
+  transferHandlers.set('callback', callback as TransferHandler<unknown, unknown>);
 }
