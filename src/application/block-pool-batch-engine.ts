@@ -393,13 +393,21 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     if (logits && seq.output.keepLogits) seq.logitRows.push(logits.slice());
     const eos = !seq.output.ignoreEos && (this.tokenizer?.eosTokenIds().includes(token) ?? false);
     const update = seq.stream.update(seq.generated);
-    seq.emit({ uid: seq.uid, tokenId: token, text: update.delta, ...(logprob ? { logprob } : {}) });
+    let text = update.delta;
+    let reason: FinishReason | null = null;
     if (update.stoppedText !== undefined) {
       seq.finalText = update.stoppedText;
       seq.stopSequence = update.stop ?? null;
-      this.finish(seq, 'stop');
-    } else if (eos) this.finish(seq, 'stop');
-    else if (seq.generated.length >= seq.limits.maxTokens || seq.length >= this.backend.maxContext) this.finish(seq, 'length');
+      reason = 'stop';
+    } else if (eos) reason = 'stop';
+    else if (seq.generated.length >= seq.limits.maxTokens || seq.length >= this.backend.maxContext) reason = 'length';
+    if (reason !== null && seq.finalText === null) {
+      // The last token carries the text held back until the end: one delta per token.
+      text += seq.stream.flush(seq.generated);
+      seq.finalText = seq.stream.full(seq.generated);
+    }
+    seq.emit({ uid: seq.uid, tokenId: token, text, ...(logprob ? { logprob } : {}) });
+    if (reason !== null) this.finish(seq, reason);
   }
 
   private finish(seq: Sequence, reason: FinishReason, error?: PlainError): void {
