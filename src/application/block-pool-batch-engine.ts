@@ -429,19 +429,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
       if (tail && reason !== 'cancelled') seq.emit({ uid: seq.uid, tokenId: seq.generated[seq.generated.length - 1] ?? -1, text: tail });
       seq.finalText = seq.stream.full(seq.generated);
     }
-    const result: CompletedGeneration = {
-      uid: seq.uid,
-      agentId: seq.agentId,
-      text: seq.finalText,
-      tokenIds: [...seq.generated],
-      tokenCount: seq.generated.length,
-      finishReason: reason,
-      ...(seq.topLogprobs !== null ? { logprobs: [...seq.logprobs] } : {}),
-      ...(seq.stopSequence !== null ? { stopSequence: seq.stopSequence } : {}),
-      ...(seq.output.keepLogits ? { logits: [...seq.logitRows] } : {}),
-      blocks: this.kv.agentBlocks(seq.agentId),
-      ...(error ? { error } : {}),
-    };
+    const result = seq.completed(reason, this.kv.agentBlocks(seq.agentId), error);
     this.done.push(result);
     this.requests.settle(seq, result);
     seq.listeners.clear();

@@ -1,7 +1,8 @@
 import type { BlockId } from '../../domain/block-pool.ts';
 import { tokenLogprob, type TokenLogprob } from '../../domain/logprobs.ts';
 import type { GenerationLimits, SamplingParams } from '../../domain/sampling.ts';
-import type { FinishReason } from '../../domain/values.ts';
+import type { PlainError } from '../../domain/errors.ts';
+import type { AgentBlocks, CompletedGeneration, FinishReason } from '../../domain/values.ts';
 import type { TokenDelta } from '../../ports/inbound.ts';
 import type { TextStream } from './text-stream.ts';
 
@@ -80,6 +81,23 @@ export class Sequence {
     const entry = tokenLogprob(logits, token, this.topLogprobs, text);
     this.logprobs.push(entry);
     return entry;
+  }
+
+  /** What the request's caller gets once it finished (`finalText` set). */
+  completed(reason: FinishReason, blocks: AgentBlocks | undefined, error?: PlainError): CompletedGeneration {
+    return {
+      uid: this.uid,
+      agentId: this.agentId,
+      text: this.finalText ?? '',
+      tokenIds: [...this.generated],
+      tokenCount: this.generated.length,
+      finishReason: reason,
+      ...(this.topLogprobs !== null ? { logprobs: [...this.logprobs] } : {}),
+      ...(this.stopSequence !== null ? { stopSequence: this.stopSequence } : {}),
+      ...(this.output.keepLogits ? { logits: [...this.logitRows] } : {}),
+      blocks,
+      ...(error ? { error } : {}),
+    };
   }
 
   /** A listener that throws (a page callback gone wrong) must not stop the engine or the others. */
