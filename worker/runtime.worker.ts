@@ -58,9 +58,8 @@ async function generateOnce(prompt: PromptInput, maxTokens: number, onToken?: (i
   const ids = promptIds(loaded, prompt);
   const agentId = `oneshot-${++oneShots}-${Date.now().toString(36)}`;
   const started = performance.now();
-  loaded.agents.store.markScratch(agentId);
   const run = await loaded.agents
-    .run({ agentId, promptIds: ids, maxTokens, sampling: options.sampling, ignoreEos: options.ignoreEos, returnLogits: options.returnLogits }, (d) => onToken?.(d.tokenId, d.text))
+    .run({ agentId, promptIds: ids, maxTokens, sampling: options.sampling, ignoreEos: options.ignoreEos, returnLogits: options.returnLogits, scratch: true }, (d) => onToken?.(d.tokenId, d.text))
     .finally(() => void loaded.agents.store.delete(agentId).catch(() => undefined));
   const { result } = run;
   if (result.error) throw errorFromPlain(result.error);

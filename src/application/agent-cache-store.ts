@@ -48,8 +48,6 @@ export class AgentCacheStore implements CacheStorePort {
   private readonly unsaved = new Map<string, WarmEntry & { error: PlainError }>();
   /** Agents the app allows the store to delete from cold storage when it is full. */
   private readonly expendable = new Set<string>();
-  /** Throwaway agents (requests bound to no agent): never checkpointed; delete() ends them. */
-  private readonly scratch = new Set<string>();
   private readonly checkpoints: Checkpointer | null;
 
   constructor(
@@ -95,7 +93,7 @@ export class AgentCacheStore implements CacheStorePort {
     engine.setCacheHooks({
       onAgentEvict: (blocks) => this.demote(blocks),
       prepareAgent: (agentId, tokens) => this.prepare(agentId, tokens),
-      afterFinish: (agentId) => this.finished(agentId),
+      afterFinish: (agentId, scratch) => this.finished(agentId, scratch),
       onPrefill: (tokens, ms) => this.cost.observePrefill(tokens, ms),
       onPreempt: (uid, blocks) => this.preempted.snapshot(uid, blocks),
       resumePreempted: (uid) => this.preempted.resume(uid),
@@ -134,11 +132,6 @@ export class AgentCacheStore implements CacheStorePort {
   async deleteStored(agentId: string, modelFingerprint: string): Promise<boolean> {
     if (modelFingerprint === this.spec.fingerprint) return this.delete(agentId);
     return this.persistence ? deleteOfModel(this.persistence, modelFingerprint, agentId) : false;
-  }
-
-  /** A throwaway agent (a request bound to none): its turns are not checkpointed. */
-  markScratch(agentId: string): void {
-    this.scratch.add(agentId);
   }
 
   /** Let the store delete this agent's cold blob when storage is full (a scratch agent). */
@@ -195,7 +188,6 @@ export class AgentCacheStore implements CacheStorePort {
     await this.idle();
     const unsaved = this.unsaved.delete(agentId);
     this.expendable.delete(agentId);
-    this.scratch.delete(agentId);
     const warm = this.warm.delete(agentId) !== undefined;
     this.writes?.cancel(agentId);
     this.checkpoints?.forget(agentId);
@@ -300,12 +292,12 @@ export class AgentCacheStore implements CacheStorePort {
     }
   }
 
-  /** A turn finished: keep the hot tier in budget, and checkpoint the agent if asked to. */
-  private finished(agentId: string): void {
+  /** A turn finished: keep the hot tier in budget, and checkpoint the agent if asked to (a throwaway one never). */
+  private finished(agentId: string, scratch: boolean): void {
     this.enforceHotBudget();
     const hot = this.engine.kv.agentBlocks(agentId);
     // The checkpointer submits the GPU read now and encodes when the write drains.
-    if (this.persistOnFinish && hot && !this.scratch.has(agentId)) this.checkpoints?.checkpoint(hot);
+    if (this.persistOnFinish && hot && !scratch) this.checkpoints?.checkpoint(hot);
   }
 
   /** warm -> cold, written behind. */

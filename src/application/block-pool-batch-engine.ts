@@ -25,7 +25,7 @@ export interface EngineCacheHooks {
   /** Before a request is queued: bring the agent's cache to the hot tier if worthwhile. */
   readonly prepareAgent?: (agentId: string, promptIds: readonly number[]) => Promise<void>;
   /** A request finished and its context became the agent's hot cache. */
-  readonly afterFinish?: (agentId: string) => void;
+  readonly afterFinish?: (agentId: string, scratch: boolean) => void;
   /** A step computed `tokens` prefill tokens in `ms` (for the restore-or-recompute model). */
   readonly onPrefill?: (tokens: number, ms: number) => void;
   /** A running sequence is preempted: snapshot its computed KV (the read must start now). */
@@ -421,7 +421,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     const keep = wasRunning && seq.computed > 0 && (reason === 'stop' || reason === 'length');
     if (keep) this.kv.commit(seq.agentId, seq.tokens.slice(0, seq.computed), seq.table);
     else this.kv.pool.releaseAll(seq.table);
-    if (keep) this.hooks.afterFinish?.(seq.agentId);
+    if (keep) this.hooks.afterFinish?.(seq.agentId, seq.output.scratch);
     seq.table = [];
     this.hooks.forget?.(seq.uid);
     if (seq.finalText === null) {

@@ -43,8 +43,8 @@ export class InferenceService implements InferencePort {
 
   private async run(agentId: string, prompt: Pick<SubmitRequest, 'prompt' | 'promptIds'>, options: GenerateOptions): Promise<GenerationResult> {
     this.agents.touch(agentId);
-    const { maxTokens, sampling, stop, logprobs, onToken, signal } = options;
-    const run = await generateTimed(engineOf(this.engine), { agentId, ...prompt, maxTokens, sampling, stop, logprobs }, { onToken, signal });
+    const { maxTokens, sampling, stop, logprobs, onToken, signal, scratch } = options;
+    const run = await generateTimed(engineOf(this.engine), { agentId, ...prompt, maxTokens, sampling, stop, logprobs, scratch }, { onToken, signal });
     const { result } = run;
     if (result.error) throw errorFromPlain(result.error);
     return {

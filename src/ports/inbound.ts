@@ -18,6 +18,8 @@ export interface GenerateOptions {
   /** Called with each decoded text delta as tokens arrive. */
   readonly onToken?: (delta: TokenDelta) => void;
   readonly signal?: AbortSignal;
+  /** The agent is a throwaway one (a request bound to none): never persisted. */
+  readonly scratch?: boolean;
 }
 
 export interface TokenDelta {
@@ -119,6 +121,8 @@ export interface SubmitRequest {
   readonly ignoreEos?: boolean;
   /** Keep each sampled step's logits row in the result (CompletedGeneration.logits). */
   readonly returnLogits?: boolean;
+  /** A throwaway agent (a request bound to none): its context is cached but never persisted. */
+  readonly scratch?: boolean;
 }
 
 /** The batched engine: submit requests at any time, step the batch, stream, cancel. */

@@ -64,6 +64,8 @@ export function runGeneration(ports: ApiPorts, req: ChatRequest, signal: AbortSi
       sampling: sampling(req),
       stop: req.stop,
       ...(req.logprobs !== undefined ? { logprobs: req.logprobs } : {}),
+      // Bound to no agent: a throwaway one, whose context is cached (prefix index) but never stored.
+      scratch: !req.agentId,
       signal,
       onToken: (d) => {
         settle({ failed: false });

@@ -41,6 +41,6 @@ export function validateRequest(request: SubmitRequest, tokenizer: TokenizerPort
   }
   const limits = validateLimits({ maxTokens: request.maxTokens, stop: request.stop }, maxContext - promptIds.length);
   const logprobs = request.logprobs === undefined ? null : validateTopLogprobs(request.logprobs);
-  const output = { ignoreEos: request.ignoreEos === true, keepLogits: request.returnLogits === true };
+  const output = { ignoreEos: request.ignoreEos === true, keepLogits: request.returnLogits === true, scratch: request.scratch === true };
   return { agentId, promptIds, sampling, limits, logprobs, output };
 }

@@ -12,6 +12,8 @@ export type SequenceState = 'waiting' | 'running' | 'finished';
 export interface SequenceOutput {
   readonly ignoreEos: boolean;
   readonly keepLogits: boolean;
+  /** A throwaway agent's request: its finished context is not checkpointed. */
+  readonly scratch: boolean;
 }
 
 /**
@@ -49,7 +51,7 @@ export class Sequence {
     readonly submittedAt: number,
     /** Alternatives to report per sampled token; null: no logprobs asked for. */
     readonly topLogprobs: number | null = null,
-    readonly output: SequenceOutput = { ignoreEos: false, keepLogits: false },
+    readonly output: SequenceOutput = { ignoreEos: false, keepLogits: false, scratch: false },
   ) {}
 
   /** The step's logits are needed: for logprobs or to keep them. */
