@@ -78,3 +78,17 @@ describe('architecture', () => {
     expect(offenders).toEqual([]);
   });
 });
+
+describe('the demo', () => {
+  it('uses only the public client API (src/client/index.ts), Lit and its own files', () => {
+    const demo = join(ROOT, 'demo');
+    const offenders: string[] = [];
+    for (const file of walk(demo)) {
+      for (const spec of importsOf(file)) {
+        const ok = spec === 'lit' || (spec.startsWith('./') && !spec.includes('..')) || resolve(dirname(file), spec) === join(ROOT, 'src', 'client', 'index.ts');
+        if (!ok) offenders.push(`${relative(ROOT, file)} imports ${spec}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+});

@@ -15,6 +15,7 @@ import { ModelHost, type Loaded } from './model-host.ts';
 import { runtimePorts } from './runtime-ports.ts';
 import { createApiHandler } from '../src/adapters/api/index.ts';
 import { errorFromPlain, InvalidRequestError } from '../src/domain/errors.ts';
+import { inspectRuntime } from './inspect.ts';
 import { validateAgentId, validateFingerprint, validateMessages, validatePositiveInt, validateTokenIds } from '../src/domain/values.ts';
 import type { ChatMessage } from '../src/ports/outbound.ts';
 
@@ -158,6 +159,10 @@ const runtime: RuntimeApi = {
     const loaded = host.require();
     await loaded.agents.ready();
     return loaded.agents.recoveries;
+  },
+  async inspect() {
+    const loaded = host.require();
+    return inspectRuntime(loaded.agents, loaded.descriptor.id);
   },
 };
 

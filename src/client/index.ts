@@ -5,3 +5,4 @@ export { createEngine, type EngineOptions, type LocalEngine, type LocalModels } 
 export type { RemoteOptions } from './remote-engine.ts';
 export type { LoadProgress, ModelDescriptor } from '../ports/inbound.ts';
 export type * from './api-types.ts';
+export type * from '../ports/inspect.ts';

@@ -2,6 +2,7 @@ import type { ChatMessage } from '../ports/outbound.ts';
 import type { ProxyMarked } from 'comlink';
 import type { CompletedGeneration } from '../domain/values.ts';
 import type { AgentManagementPort, GenerationEnginePort, InferencePort, LoadProgress, ModelDescriptor, ModelManagementPort, TokenDelta } from '../ports/inbound.ts';
+import type { InspectSnapshot } from '../ports/inspect.ts';
 
 /** What a loaded model looks like to the page. */
 export interface LoadedModelInfo {
@@ -150,6 +151,8 @@ export interface RuntimeApi extends RuntimePorts {
   debugLoseDevice(): Promise<number>;
   /** Device losses survived, once any recovery in progress has finished. */
   deviceRecoveries(): Promise<number>;
+  /** A read-only snapshot of the KV memory: pool blocks and owners, agents' tiers, last restores. */
+  inspect(): Promise<InspectSnapshot>;
   /** The OpenAI/Anthropic routes (/v1/chat/completions, /v1/messages, /v1/models) over the loaded model. */
   apiFetch(request: ApiWireRequest): Promise<ApiWireResponse>;
   /** Abort an apiFetch in flight (the page's AbortSignal fired). */

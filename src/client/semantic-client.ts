@@ -17,6 +17,7 @@ import type {
 } from './runtime-api.ts';
 import type { LoadProgress, ModelDescriptor } from '../ports/inbound.ts';
 import type { ChatMessage } from '../ports/outbound.ts';
+import type { InspectSnapshot } from '../ports/inspect.ts';
 
 /** The inbound ports on the page side: every method asynchronous, callbacks proxied. */
 export type RemotePorts = { readonly [K in keyof RuntimePorts]: Remote<RuntimePorts[K]> };
@@ -156,6 +157,11 @@ export class SemanticClient {
   /** Device losses the worker survived (it reloads the model on a new device and restores agents). */
   deviceRecoveries(): Promise<number> {
     return this.remote.deviceRecoveries();
+  }
+
+  /** The KV memory as plain data (pool blocks with owners, agents' tiers, last restores), for inspectors. */
+  inspect(): Promise<InspectSnapshot> {
+    return this.remote.inspect();
   }
 
   /**

@@ -4,6 +4,7 @@ import { InvalidRequestError } from '../../src/domain/errors.ts';
 import {
   encodeKvWrite,
   encodePagedAttention,
+  type AttentionKernel,
   type KvWriteArgs,
   type PagedAttentionArgs,
 } from '../../src/adapters/webgpu/ops/attention.ts';
@@ -30,6 +31,8 @@ interface Seq {
 
 interface Layout {
   readonly headDim: number;
+  /** The entry point; default: the device's own choice. */
+  readonly kernel?: AttentionKernel;
   readonly blockTokens: number;
   readonly poolBlocks: number;
   /** Pool storage (default f32). */
@@ -107,6 +110,7 @@ async function runPaged(t: TestGpu, seqs: readonly Seq[], layout: Layout, order?
     headDim: hd,
     blockTokens: bt,
     scale: 1 / Math.sqrt(hd),
+    ...(layout.kernel ? { kernel: layout.kernel } : {}),
   };
   await t.run((enc, tr) => {
     for (const w of writes) encodeKvWrite(t, enc, { k: w.k, v: w.v, kPool, vPool, kvDtype, slots: w.slots, nTokens: w.n, nKvHeads: N_KV, headDim: hd }, tr);
@@ -193,12 +197,14 @@ describe('KV write into an f16 pool', () => {
   });
 });
 
-describe('paged attention vs the CPU reference', () => {
+// Both entry points: 'tiled' (GPUs) and 'serial' (CPU adapters), whatever this device picks.
+for (const kernel of ['tiled', 'serial'] as const) {
+describe(`paged attention vs the CPU reference (${kernel} entry point)`, () => {
   it('f16 pool: decode and a prefill chunk match the reference on f16-rounded K/V (same 1e-5)', async () => {
     const t = await testGpu();
     const hd = 32;
     const seqs = [makeSeq(27, [5, 1], [20, 21, 22, 23, 24, 25, 26], hd, 800), makeSeq(40, [4, 9, 0], [39], hd, 900)];
-    const got = await runPaged(t, seqs, { headDim: hd, blockTokens: 16, poolBlocks: 10, kvDtype: 'f16' });
+    const got = await runPaged(t, seqs, { headDim: hd, blockTokens: 16, poolBlocks: 10, kernel, kvDtype: 'f16' });
     const err = maxAbsDiff(got, reference(seqs.map(roundedKv), hd));
     const vsExact = maxAbsDiff(got, reference(seqs, hd));
     console.log(`paged attention f16 KV: max abs err ${err.toExponential(2)} vs the f16-rounded reference, ${vsExact.toExponential(2)} vs exact K/V`);
@@ -213,7 +219,7 @@ describe('paged attention vs the CPU reference', () => {
         makeSeq(17, [9, 2], [16], hd, 200),
         makeSeq(40, [4, 11, 0], [39], hd, 300),
       ];
-      const got = await runPaged(t, seqs, { headDim: hd, blockTokens: 16, poolBlocks: 12 });
+      const got = await runPaged(t, seqs, { headDim: hd, blockTokens: 16, poolBlocks: 12, kernel });
       const err = maxAbsDiff(got, reference(seqs, hd));
       console.log(`paged attention decode headDim ${hd}: max abs err ${err.toExponential(2)}`);
       expect(err).toBeLessThanOrEqual(TOLERANCE);
@@ -228,7 +234,7 @@ describe('paged attention vs the CPU reference', () => {
       makeSeq(5, [3], [0, 1, 2, 3, 4], hd, 500), // a prompt's first chunk
       makeSeq(33, [8, 6, 2], [32], hd, 600), // a decode token
     ];
-    const got = await runPaged(t, seqs, { headDim: hd, blockTokens: 16, poolBlocks: 10 });
+    const got = await runPaged(t, seqs, { headDim: hd, blockTokens: 16, poolBlocks: 10, kernel });
     const err = maxAbsDiff(got, reference(seqs, hd));
     console.log(`paged attention chunked prefill: max abs err ${err.toExponential(2)}`);
     expect(err).toBeLessThanOrEqual(TOLERANCE);
@@ -239,33 +245,33 @@ describe('paged attention vs the CPU reference', () => {
     const hd = 16;
     const table = [12, 3, 7, 0, 9, 1, 14, 5, 2, 11, 6, 13, 4];
     const seqs = [makeSeq(200, table, [196, 197, 198, 199], hd, 700)];
-    const got = await runPaged(t, seqs, { headDim: hd, blockTokens: 16, poolBlocks: 15 });
+    const got = await runPaged(t, seqs, { headDim: hd, blockTokens: 16, poolBlocks: 15, kernel });
     const err = maxAbsDiff(got, reference(seqs, hd));
     console.log(`paged attention 200-token context: max abs err ${err.toExponential(2)}`);
     expect(err).toBeLessThanOrEqual(TOLERANCE);
   });
 });
 
-describe('paged attention is bitwise invariant', () => {
+describe(`paged attention is bitwise invariant (${kernel} entry point)`, () => {
   const hd = 16;
 
   it('to the rest of the batch (alone vs with other sequences, in any order)', async () => {
     const t = await testGpu();
     const target = makeSeq(40, [4, 11, 0], [39], hd, 800);
     const others = [makeSeq(17, [9, 2], [16], hd, 810), makeSeq(27, [5, 1], [20, 21, 22, 23, 24, 25, 26], hd, 820)];
-    const alone = await runPaged(t, [target], { headDim: hd, blockTokens: 16, poolBlocks: 12 });
+    const alone = await runPaged(t, [target], { headDim: hd, blockTokens: 16, poolBlocks: 12, kernel });
     const seqs = [others[0], target, others[1]];
     const order = [[2, 0], [2, 1], [1, 0], [0, 0], [2, 2], [2, 3], [2, 4], [2, 5], [2, 6]] as const;
-    const batched = await runPaged(t, seqs, { headDim: hd, blockTokens: 16, poolBlocks: 12 }, order);
+    const batched = await runPaged(t, seqs, { headDim: hd, blockTokens: 16, poolBlocks: 12, kernel }, order);
     expect(bits(rows(batched, 2, 1, hd))).toEqual(bits(alone));
   });
 
   it('to the block size (16 vs one block of 256) and to block placement (scattered vs contiguous)', async () => {
     const t = await testGpu();
     const base = makeSeq(200, [12, 3, 7, 0, 9, 1, 14, 5, 2, 11, 6, 13, 4], [190, 195, 199], hd, 900);
-    const scattered = await runPaged(t, [base], { headDim: hd, blockTokens: 16, poolBlocks: 15 });
-    const contiguous = await runPaged(t, [placed(base, Array.from({ length: 13 }, (_, i) => i))], { headDim: hd, blockTokens: 16, poolBlocks: 15 });
-    const oneBlock = await runPaged(t, [placed(base, [1])], { headDim: hd, blockTokens: 256, poolBlocks: 2 });
+    const scattered = await runPaged(t, [base], { headDim: hd, blockTokens: 16, poolBlocks: 15, kernel });
+    const contiguous = await runPaged(t, [placed(base, Array.from({ length: 13 }, (_, i) => i))], { headDim: hd, blockTokens: 16, poolBlocks: 15, kernel });
+    const oneBlock = await runPaged(t, [placed(base, [1])], { headDim: hd, blockTokens: 256, poolBlocks: 2, kernel });
     expect(bits(contiguous)).toEqual(bits(scattered));
     expect(bits(oneBlock)).toEqual(bits(scattered));
   });
@@ -273,11 +279,12 @@ describe('paged attention is bitwise invariant', () => {
   it('to how the token is processed (decode token vs last token of a prefill chunk)', async () => {
     const t = await testGpu();
     const chunk = makeSeq(27, [5, 1], [20, 21, 22, 23, 24, 25, 26], hd, 1000);
-    const inChunk = await runPaged(t, [chunk, makeSeq(9, [7], [4, 5, 6, 7, 8], hd, 1010)], { headDim: hd, blockTokens: 16, poolBlocks: 8 });
-    const decode = await runPaged(t, [querySubset(placed(chunk, [2, 6]), [26], hd)], { headDim: hd, blockTokens: 16, poolBlocks: 8 });
+    const inChunk = await runPaged(t, [chunk, makeSeq(9, [7], [4, 5, 6, 7, 8], hd, 1010)], { headDim: hd, blockTokens: 16, poolBlocks: 8, kernel });
+    const decode = await runPaged(t, [querySubset(placed(chunk, [2, 6]), [26], hd)], { headDim: hd, blockTokens: 16, poolBlocks: 8, kernel });
     expect(bits(decode)).toEqual(bits(rows(inChunk, 6, 1, hd)));
   });
 });
+}
 
 describe('shape validation', () => {
   it('refuses bad shapes with InvalidRequestError before any GPU work', async () => {

@@ -6,6 +6,7 @@ import { AgentCacheStore, type CacheStoreOptions } from '../../src/application/a
 import { BlockPoolBatchEngine } from '../../src/application/block-pool-batch-engine.ts';
 import { RestoreCostModel } from '../../src/application/cache/cost-model.ts';
 import { bytesPerBlock, kvBytesPerElement } from '../../src/domain/model-cache-spec.ts';
+import { buildInspectSnapshot } from '../../src/application/inspect-snapshot.ts';
 import type { CompletedGeneration } from '../../src/domain/values.ts';
 import { FsCachePersistence } from '../../src/adapters/node/fs-cache-persistence.ts';
 import { FsModelSource } from '../../src/adapters/node/hf-folder.ts';
@@ -149,5 +150,50 @@ describe('AgentCacheStore on WebGPU with a folder as cold storage', () => {
     expect(store.reports.at(-1)).toMatchObject({ tier: 'none', estimate: { restore: false } });
     // Not restored: only the full blocks still cached on the GPU (prefix index) are reused.
     expect(again.reused).toBe(Math.floor((p.length + first.tokenIds.length - 1) / 16) * 16);
+  });
+});
+
+// The cache inspector's snapshot (client.inspect()), on the same loaded model: no extra load.
+describe('buildInspectSnapshot (the cache inspector\'s client.inspect())', () => {
+  it('names each block\'s owners, marks a shared prefix, and follows an agent down to cold storage and back', async () => {
+    const persistence = new FsCachePersistence({ dir: mkdtempSync(join(tmpdir(), 'semantic-inspect-')) });
+    const engine = new BlockPoolBatchEngine(llama, null);
+    const store = new AgentCacheStore(engine, llama, safetensorsBlobCodec, persistence, { costModel: eagerRestore() });
+    const spec = llama.extractModelSpec();
+    const snap = async () => buildInspectSnapshot({ engine, store, spec, modelId: 'tiny-llama', stored: await persistence.listCachedAgents(), deviceRecoveries: 0 });
+    // Two agents open with the same 32 tokens (two full blocks), then differ.
+    const shared = ids(1, 32);
+    for (const [agentId, seed] of [['romeo', 2], ['juliet', 3]] as const) {
+      await engine.generate({ agentId, promptIds: [...shared, ...ids(seed, 9)], maxTokens: 3 });
+      await engine.run();
+    }
+    const hot = await snap();
+    expect(hot.agents.map((a) => [a.agentId, a.tier])).toEqual([['juliet', 'hot'], ['romeo', 'hot']]);
+    const both = hot.pool.blocks.filter((b) => b.owners.length === 2);
+    expect(both).toHaveLength(2);
+    expect(both.every((b) => b.shared && b.indexed && b.state === 'used' && b.refs >= 2)).toBe(true);
+    expect(hot.pool.shared).toBe(2);
+    const romeo = hot.agents.find((a) => a.agentId === 'romeo');
+    const romeoIndex = hot.agents.findIndex((a) => a.agentId === 'romeo');
+    expect(romeo?.hotBlocks).toBe(hot.pool.blocks.filter((b) => b.owners.includes(romeoIndex)).length);
+    expect(romeo?.bytes).toBe((romeo?.hotBlocks ?? 0) * bytesPerBlock(spec));
+    expect(hot.pool.used + hot.pool.cached + hot.pool.free).toBe(hot.pool.totalBlocks);
+    expect(hot.pool.blocks.filter((b) => b.state === 'free')).toHaveLength(hot.pool.free);
+
+    // Down to cold storage: no hot blocks left for romeo, stored with its token count.
+    expect(await store.evict('romeo')).toBe('warm');
+    expect(await store.evict('romeo')).toBe('cold');
+    await store.flush();
+    const cold = (await snap()).agents.find((a) => a.agentId === 'romeo');
+    expect(cold).toMatchObject({ tier: 'cold', stored: true, hotBlocks: 0 });
+    expect(cold?.tokens).toBe(32 + 9 + 2);
+
+    // Back from cold: the latest restore says where the context came from.
+    await engine.generate({ agentId: 'romeo', promptIds: [...shared, ...ids(2, 9), 7, 8, 9], maxTokens: 2 });
+    await engine.run();
+    const back = (await snap()).agents.find((a) => a.agentId === 'romeo');
+    expect(back?.tier).toBe('hot');
+    expect(back?.lastRestore?.tier).toBe('cold');
+    expect(back?.lastRestore?.matchedTokens).toBeGreaterThan(32);
   });
 });

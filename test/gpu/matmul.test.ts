@@ -79,7 +79,8 @@ describe('WebGPU matmul (y = x Wᵀ + b, HF [N, K] weights)', () => {
         it(`${dtype} weights, M=${M} N=${N} K=${K}${withBias ? ' + bias' : ''} (${chooseMatmulKernel(M)}) matches the CPU`, async () => {
           const t = await testGpu();
           const p = problem(M, N, K, dtype, withBias, M * 1000 + N + K);
-          const got = await gpuMatmul(t, p, M, N, K, dtype);
+          // The kernel a GPU picks, explicitly: on SwiftShader encodeMatmul would pick vec everywhere.
+          const got = await gpuMatmul(t, p, M, N, K, dtype, chooseMatmulKernel(M));
           const want = linear(p.x, p.wRef, N, p.bias);
           expect(maxAbsDiff(got, want)).toBeLessThanOrEqual(TOL);
         });
@@ -95,6 +96,8 @@ describe('WebGPU matmul (y = x Wᵀ + b, HF [N, K] weights)', () => {
     expect(chooseMatmulKernel(16)).toBe('vec');
     expect(chooseMatmulKernel(17)).toBe('tiled');
     expect(chooseMatmulKernel(70)).toBe('tiled');
+    // A CPU adapter runs the barrier-free vec kernel at every M (same bits, faster there).
+    expect(chooseMatmulKernel(70, true)).toBe('vec');
   });
 
   for (const dtype of ALL_WEIGHT_DTYPES) {
@@ -135,6 +138,24 @@ describe('WebGPU matmul (y = x Wᵀ + b, HF [N, K] weights)', () => {
       t.buffers.release(out);
     }
     for (const b of [x, w.buffer, bias]) t.buffers.release(b);
+  });
+
+  it('accumulates into out (the fused residual add), bitwise equal to matmul then add, with both kernels', async () => {
+    const t = await testGpu();
+    const [M, N, K] = [5, 70, 130];
+    const p = problem(M, N, K, 'f16', true, 13);
+    const residual = randomF32(M * N, 14, 3);
+    for (const kernel of ['vec', 'tiled'] as const) {
+      const y = await gpuMatmul(t, p, M, N, K, 'f16', kernel);
+      const want = residual.map((r, i) => Math.fround(r + y[i]));
+      const x = t.upload(p.x);
+      const w: GpuTensor = { buffer: t.upload(p.wPacked), dtype: 'f16', shape: [N, K] };
+      const bias = t.upload(p.bias ?? new Float32Array(N));
+      const out = t.upload(residual);
+      await t.run((enc, tr) => encodeMatmulWith(t, enc, { x, w, bias, out, M, N, K, accumulate: true }, tr, kernel));
+      expect(bits(await t.readF32(out, M * N))).toEqual(bits(want));
+      for (const b of [x, w.buffer, bias, out]) t.buffers.release(b);
+    }
   });
 
   it('spreads a grid wider than maxComputeWorkgroupsPerDimension over y', async () => {

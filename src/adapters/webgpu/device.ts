@@ -113,6 +113,7 @@ export async function createGpuContext(options: CreateGpuContextOptions = {}): P
     console.error(`[semantic] WebGPU error: ${(event as GPUUncapturedErrorEvent).error.message}`);
   });
   const info = adapter.info;
+  if (isCpuInfo(info)) cpuDevices.add(device);
   return {
     device,
     adapterInfo: { vendor: info.vendor, architecture: info.architecture, description: info.description },
@@ -120,6 +121,23 @@ export async function createGpuContext(options: CreateGpuContextOptions = {}): P
     lost,
     isLost: () => lostFlag,
   };
+}
+
+const cpuDevices = new WeakSet<GPUDevice>();
+
+/** A software adapter: SwiftShader (Chromium's fallback) or Mesa's llvmpipe (lavapipe). */
+function isCpuInfo(info: GPUAdapterInfo): boolean {
+  const fallback = (info as GPUAdapterInfo & { readonly isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+  return fallback || /swiftshader|llvmpipe|lavapipe/i.test(`${info.architecture} ${info.description}`);
+}
+
+/**
+ * Whether `device` runs on the CPU. Kernels that pick between equivalent variants use it: a CPU
+ * runs workgroup barriers as context switches of every invocation, so barrier-free variants win
+ * there (the variants give bitwise-equal results, so the choice never changes an output).
+ */
+export function isCpuDevice(device: GPUDevice): boolean {
+  return cpuDevices.has(device);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { InvalidRequestError } from '../../domain/errors.ts';
 import type { GpuBuffers } from './gpu-buffers.ts';
 import type { PipelineCache } from './pipelines.ts';
 import { Usage } from './usage.ts';
@@ -9,6 +10,41 @@ export interface KernelContext {
   readonly pipelines: PipelineCache;
 }
 
+/**
+ * Where a kernel call records: a command encoder (the call opens and ends its own compute pass)
+ * or a compute pass opened by beginStepPass (the call adds its dispatch to it, so a whole step is
+ * one pass).
+ */
+export type Recorder = GPUCommandEncoder | GPUComputePassEncoder;
+
+// Passes opened by beginStepPass. A WeakSet rather than a structural test: native WebGPU objects
+// do not reliably answer `in` for their prototype methods.
+const stepPasses = new WeakSet<object>();
+
+/**
+ * Debug and profiling switch: when true, beginStepPass hands back the encoder itself, so every
+ * kernel call opens its own pass again (per-kernel GPU timestamps need a pass per kernel).
+ */
+export const passOptions = { passPerDispatch: false };
+
+/** Open one compute pass for a sequence of kernel calls; end it with endStepPass. */
+export function beginStepPass(encoder: GPUCommandEncoder, label: string): Recorder {
+  if (passOptions.passPerDispatch) return encoder;
+  const pass = encoder.beginComputePass({ label });
+  stepPasses.add(pass);
+  return pass;
+}
+
+export function endStepPass(recorder: Recorder): void {
+  if (stepPasses.has(recorder)) (recorder as GPUComputePassEncoder).end();
+}
+
+/** The recorder as a command encoder, for work a compute pass cannot hold (copies). */
+export function commandEncoder(recorder: Recorder, what: string): GPUCommandEncoder {
+  if (stepPasses.has(recorder)) throw new InvalidRequestError(`${what} needs a command encoder, not a compute pass`, { what });
+  return recorder as GPUCommandEncoder;
+}
+
 export type Binding = GPUBuffer | { readonly buffer: GPUBuffer; readonly offset?: number; readonly size?: number };
 
 /**
@@ -18,7 +54,7 @@ export type Binding = GPUBuffer | { readonly buffer: GPUBuffer; readonly offset?
  */
 export function dispatch(
   ctx: KernelContext,
-  encoder: GPUCommandEncoder,
+  encoder: Recorder,
   pipeline: GPUComputePipeline,
   label: string,
   bindings: readonly Binding[],
@@ -38,9 +74,12 @@ export function dispatch(
     transients?.push(ub);
   }
   const group = ctx.device.createBindGroup({ label: `bind:${label}`, layout: pipeline.getBindGroupLayout(0), entries });
-  const pass = encoder.beginComputePass({ label });
+  const shared = stepPasses.has(encoder);
+  const pass = shared ? (encoder as GPUComputePassEncoder) : (encoder as GPUCommandEncoder).beginComputePass({ label });
+  if (shared) pass.pushDebugGroup(label);
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, group);
   pass.dispatchWorkgroups(workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1);
-  pass.end();
+  if (shared) pass.popDebugGroup();
+  else pass.end();
 }

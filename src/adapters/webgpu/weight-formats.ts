@@ -11,6 +11,7 @@ import weightsQ51Wgsl from './kernels/matmul_weights_q5_1.wgsl?raw';
 import weightsQ5KWgsl from './kernels/matmul_weights_q5_k.wgsl?raw';
 import weightsQ6KWgsl from './kernels/matmul_weights_q6_k.wgsl?raw';
 import weightsQ8Wgsl from './kernels/matmul_weights_q8.wgsl?raw';
+import weightsVec4Wgsl from './kernels/matmul_weights_vec4.wgsl?raw';
 import { InvalidRequestError } from '../../domain/errors.ts';
 import { ggmlType, type GgmlTypeName } from '../../domain/ggml-types.ts';
 import { BLOCK_LAYOUTS } from '../../domain/weight-blocks.ts';
@@ -24,7 +25,9 @@ import type { PipelineVariant } from './pipelines.ts';
  * `blockBytes` bytes, blocks back to back in row-major order (plain dtypes are blocks of 1 or 2
  * elements). Its WGSL accessor declares the weight binding (`w`, @binding(1)) and one function,
  * `fn w_at(i: u32) -> f32`, the f32 value of flat element i = row * cols + col, decoded in
- * registers. The kernels are written against w_at only, so they never see the layout, and a
+ * registers, and `fn w_at4(i: u32) -> vec4<f32>`, elements i..i+3 for i a multiple of 4 (a
+ * format without its own gets the generic one from w_at, matmul_weights_vec4.wgsl). The kernels
+ * are written against w_at and w_at4 only, so they never see the layout, and a
  * quantized matrix is never expanded in GPU memory. The reduction is the same f32 fma sequence
  * for every format, so batch invariance holds for each.
  *
@@ -114,8 +117,14 @@ export function paddedBytes(bytes: number): number {
 export function weightVariant(device: GPUDevice, dtype: GpuDtype): PipelineVariant {
   const f = WEIGHT_FORMATS[dtype];
   if (f.nativeF16Wgsl && device.features.has('shader-f16')) {
-    const native = f.nativeF16Wgsl;
+    const native = withVec4(f.nativeF16Wgsl);
     return { key: `${dtype}-native`, transform: (code) => `${native}\n${code}` };
   }
-  return { key: dtype, transform: (code) => `${f.wgsl}\n${code}` };
+  const accessor = withVec4(f.wgsl);
+  return { key: dtype, transform: (code) => `${accessor}\n${code}` };
+}
+
+/** The accessor plus the generic w_at4 when it does not define its own. */
+function withVec4(accessor: string): string {
+  return /\bfn w_at4\b/.test(accessor) ? accessor : `${accessor}\n${weightsVec4Wgsl}`;
 }

@@ -1,8 +1,13 @@
 /**
- * Turns a growing list of token ids into text deltas, and finds stop strings. Decoding the whole
- * output each time (instead of token by token) keeps multi-byte characters and merges right.
- * Text that could still be the start of a stop string, or an incomplete UTF-8 sequence (U+FFFD at
- * the end), is held back until it resolves, so a stop string is never emitted.
+ * Turns a growing list of token ids into text deltas, and finds stop strings, in O(1) amortized
+ * work per token. Tokens are decoded in a short sliding window, never the whole output: the
+ * window starts at the last token group already turned into text (prefixOffset) and the new text
+ * is decode(window) minus decode(window before the new tokens). Keeping one decoded group in front
+ * gives the decoder its context (SentencePiece's leading space, byte-level merges), so the deltas
+ * add up to the text of decoding everything at once. While the window's text ends in an
+ * incomplete UTF-8 sequence (U+FFFD), the offsets stay put and the bytes wait for the rest.
+ * Text that could still be the start of a stop string is held back until it resolves, so a stop
+ * string is never emitted.
  */
 export interface StreamUpdate {
   /** New text safe to show. */
@@ -15,6 +20,12 @@ export interface StreamUpdate {
 
 export class TextStream {
   private emitted = 0;
+  /** Text of ids[0, readOffset), built incrementally. */
+  private text = '';
+  /** First token of the decode window: the start of the last group turned into text. */
+  private prefixOffset = 0;
+  /** Tokens already turned into text. */
+  private readOffset = 0;
 
   constructor(
     private readonly decode: (ids: readonly number[]) => string,
@@ -26,8 +37,20 @@ export class TextStream {
     return this.decode(ids);
   }
 
+  /** Turn the tokens after readOffset into text, unless they end inside a character (or `force`). */
+  private advance(ids: readonly number[], force: boolean): void {
+    if (ids.length <= this.readOffset) return;
+    const before = this.decode(ids.slice(this.prefixOffset, this.readOffset));
+    const after = this.decode(ids.slice(this.prefixOffset));
+    if (!force && (after.length <= before.length || after.endsWith('\ufffd'))) return;
+    this.text += after.slice(before.length);
+    this.prefixOffset = this.readOffset;
+    this.readOffset = ids.length;
+  }
+
   update(ids: readonly number[]): StreamUpdate {
-    const text = this.decode(ids);
+    this.advance(ids, false);
+    const text = this.text;
     const found = this.firstStop(text);
     if (found) {
       const finalText = text.slice(0, found.at);
@@ -43,9 +66,9 @@ export class TextStream {
 
   /** Whatever was held back, once generation ends without a stop string. */
   flush(ids: readonly number[]): string {
-    const text = this.decode(ids);
-    const delta = text.slice(this.emitted);
-    this.emitted = text.length;
+    this.advance(ids, true);
+    const delta = this.text.slice(this.emitted);
+    this.emitted = this.text.length;
     return delta;
   }
 
@@ -61,7 +84,6 @@ export class TextStream {
   /** Length of the prefix that can be shown without risking part of a stop string. */
   private safeLength(text: string): number {
     let safe = text.length;
-    while (safe > 0 && text.charCodeAt(safe - 1) === 0xfffd) safe--;
     for (const s of this.stops) {
       for (let k = Math.min(s.length - 1, text.length); k > 0; k--) {
         if (text.endsWith(s.slice(0, k))) {

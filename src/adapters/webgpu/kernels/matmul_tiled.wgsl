@@ -7,6 +7,8 @@
 //   binding 3  out  : f32 [M, out_stride] row-major; this dispatch writes columns
 //                     [out_col0, out_col0 + N) of it (out_stride = N, out_col0 = 0 for a whole W)
 //   binding 4  params (uniform, below)
+// With accumulate != 0 the result is added to what out holds (out = out + (sum + bias)): the
+// residual add after o_proj and down_proj, bitwise the separate add kernel's x + y.
 // A W split by rows (GpuTensor.parts) runs one dispatch per part: w is then the part's rows
 // [out_col0, out_col0 + N) of the full matrix, N the part's row count, and bias[out_col0 + n] its
 // bias. Each output's reduction is unchanged by the split, so results are bitwise the same.
@@ -16,10 +18,11 @@
 // Grid: workgroups are numbered g = wid.y * groups_x + wid.x (y is used when the tile count passes
 // maxComputeWorkgroupsPerDimension); tile_n = g % tiles_n, tile_m = g / tiles_n.
 //
-// BATCH INVARIANCE: every output is one f32 accumulator, starting at 0, updated as
-// acc = fma(x, w, acc) for k = 0, 1, ..., K-1 in order (the staging loop never visits k >= K), then
-// bias added last. matmul_vec.wgsl performs exactly this sequence, so a row's result does not
-// depend on M or on which kernel ran. Do not change one kernel's reduction without the other.
+// BATCH INVARIANCE: the reduction order of matmul_vec.wgsl, exactly: K in chunks of KC = 64
+// (four TK tiles); within a chunk acc = fma(x, w, acc) for k in order from 0, the chunk sums added
+// in chunk order (total = c0, total = total + c1, ...), the bias last (the staging loop never
+// visits k >= K). So a row's result does not depend on M or on which kernel ran. Do not change
+// one kernel's reduction without the other.
 
 struct Params {
   M: u32,
@@ -32,7 +35,8 @@ struct Params {
   total_groups: u32,
   out_stride: u32,
   out_col0: u32,
-  _pad0: u32,
+  // 1: out += result (the residual add fused into o_proj and down_proj), 0: out = result.
+  accumulate: u32,
   _pad1: u32,
 }
 
@@ -44,6 +48,7 @@ struct Params {
 const TM: u32 = 64u;
 const TN: u32 = 64u;
 const TK: u32 = 16u;
+const KC: u32 = 64u;
 const THREADS: u32 = 256u;
 // One float of padding per row: threads read column kk of 16 different rows at once, and a
 // 17-float stride spreads those reads over different banks.
@@ -67,7 +72,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let ty = lid.y;
 
   var acc: array<f32, 16>;
-  for (var i = 0u; i < 16u; i++) { acc[i] = 0.0; }
+  var total: array<f32, 16>;
+  for (var i = 0u; i < 16u; i++) { acc[i] = 0.0; total[i] = 0.0; }
 
   for (var k0 = 0u; k0 < K; k0 += TK) {
     // Stage x[m_base .. +64, k0 .. +16] and W[n_base .. +64, k0 .. +16] (one loop for both since
@@ -101,6 +107,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         }
       }
     }
+    // End of a chunk (or of K): fold its sum into the total, in chunk order.
+    if ((k0 + TK) % KC == 0u || k0 + TK >= K) {
+      let first = k0 < KC;
+      for (var i = 0u; i < 16u; i++) {
+        total[i] = select(total[i] + acc[i], acc[i], first);
+        acc[i] = 0.0;
+      }
+    }
     workgroupBarrier();
   }
 
@@ -110,9 +124,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     for (var j = 0u; j < 4u; j++) {
       let n = n_base + tx + 16u * j;
       if (n >= N) { continue; }
-      var v = acc[i * 4u + j];
+      var v = total[i * 4u + j];
       if (params.has_bias != 0u) { v = v + bias[params.out_col0 + n]; }
-      out[m * params.out_stride + params.out_col0 + n] = v;
+      let at = m * params.out_stride + params.out_col0 + n;
+      if (params.accumulate != 0u) { v = out[at] + v; }
+      out[at] = v;
     }
   }
 }

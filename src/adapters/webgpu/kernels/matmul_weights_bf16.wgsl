@@ -12,3 +12,10 @@ fn w_at(i: u32) -> f32 {
   let word = w[i >> 1u];
   return bitcast<f32>(select(word << 16u, word & 0xffff0000u, (i & 1u) == 1u));
 }
+
+// Elements i .. i + 3 (i a multiple of 4): two whole words.
+fn w_at4(i: u32) -> vec4<f32> {
+  let a = w[i >> 1u];
+  let b = w[(i >> 1u) + 1u];
+  return vec4<f32>(bitcast<f32>(a << 16u), bitcast<f32>(a & 0xffff0000u), bitcast<f32>(b << 16u), bitcast<f32>(b & 0xffff0000u));
+}

@@ -12,3 +12,9 @@ fn w_at(i: u32) -> f32 {
   let pair = unpack2x16float(w[i >> 1u]);
   return select(pair.x, pair.y, (i & 1u) == 1u);
 }
+
+// Elements i .. i + 3 (i a multiple of 4): two whole words, no lane select.
+fn w_at4(i: u32) -> vec4<f32> {
+  let word = i >> 1u;
+  return vec4<f32>(unpack2x16float(w[word]), unpack2x16float(w[word + 1u]));
+}

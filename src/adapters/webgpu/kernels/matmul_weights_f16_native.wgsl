@@ -11,3 +11,8 @@ enable f16;
 fn w_at(i: u32) -> f32 {
   return f32(w[i]);
 }
+
+// Elements i .. i + 3 (i a multiple of 4).
+fn w_at4(i: u32) -> vec4<f32> {
+  return vec4<f32>(f32(w[i]), f32(w[i + 1u]), f32(w[i + 2u]), f32(w[i + 3u]));
+}

@@ -34,6 +34,14 @@
 // matter how many other tokens, heads or sequences share the workgroup or the dispatch. So greedy
 // decoding is bitwise the same alone or batched, paged or dense, as decode or inside a chunk.
 // TILE and LANES are part of the numerics: changing them changes results (not correctness).
+//
+// main_serial: the same attention with no workgroup memory and no barrier, for CPU adapters
+// (SwiftShader runs each barrier as a switch of all 128 invocations; there this entry point is
+// several times faster). One invocation owns one (token, head) query and walks its keys in the
+// same tiles of TILE positions with the same online softmax, all its dims itself. Its numerics
+// differ from main's (dot products are not split by lane) but are just as independent of the
+// batch: a device uses one entry point for its whole life (ops/attention.ts picks it), so greedy
+// decoding stays bitwise the same alone and batched.
 
 const TILE: u32 = 16u;
 const LANES: u32 = 8u;
@@ -58,7 +66,8 @@ struct Params {
   pos_at: u32,
   tables_at: u32,
   offsets_at: u32,
-  _pad: u32,
+  // main_serial only: workgroups along x (its 1-D grid spills into y).
+  groups_x: u32,
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
@@ -217,4 +226,61 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
     }
   }
+}
+
+// Position pos of sequence table table_base: the shard and the element index of (pos, kvh, 0).
+fn kv_base(table_base: u32, pos: u32, kvh: u32) -> vec2<u32> {
+  let block = block_table(table_base + pos / params.block_tokens);
+  let shard = block / params.blocks_per_shard;
+  let slot_id = (block - shard * params.blocks_per_shard) * params.block_tokens + pos % params.block_tokens;
+  return vec2<u32>(shard, (slot_id * params.n_kv_heads + kvh) * params.head_dim);
+}
+
+@compute @workgroup_size(64)
+fn main_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let idx = (wid.y * params.groups_x + wid.x) * 64u + lid;
+  if (idx >= params.n_tokens * params.n_heads) { return; }
+  let hd = params.head_dim;
+  let token = idx / params.n_heads;
+  let head = idx % params.n_heads;
+  let kvh = head / params.group_size;
+  let my_pos = token_pos(token);
+  let table_base = table_offset(token_seq(token));
+  let row = (token * params.n_heads + head) * hd;
+
+  var qv: array<f32, MAX_HEAD_DIM>;
+  var acc: array<f32, MAX_HEAD_DIM>;
+  for (var d = 0u; d < hd; d++) { qv[d] = q[row + d]; acc[d] = 0.0; }
+  var sc: array<f32, TILE>;
+  var m = 0.0;
+  var l = 0.0;
+  let n_tiles = my_pos / TILE + 1u;
+  for (var tile = 0u; tile < n_tiles; tile++) {
+    let start = tile * TILE;
+    let n = min(TILE, my_pos + 1u - start);
+    var tile_max = 0.0;
+    for (var j = 0u; j < n; j++) {
+      let at = kv_base(table_base, start + j, kvh);
+      var dot = 0.0;
+      for (var d = 0u; d < hd; d++) { dot += qv[d] * k_at(at.x, at.y + d); }
+      sc[j] = dot * params.scale;
+      tile_max = select(max(tile_max, sc[j]), sc[j], j == 0u);
+    }
+    var m_new = tile_max;
+    var corr = 0.0;
+    if (start > 0u) {
+      m_new = max(m, tile_max);
+      corr = exp(m - m_new);
+    }
+    l = l * corr;
+    for (var d = 0u; d < hd; d++) { acc[d] = acc[d] * corr; }
+    for (var j = 0u; j < n; j++) {
+      let pj = exp(sc[j] - m_new);
+      l = l + pj;
+      let at = kv_base(table_base, start + j, kvh);
+      for (var d = 0u; d < hd; d++) { acc[d] = acc[d] + pj * v_at(at.x, at.y + d); }
+    }
+    m = m_new;
+  }
+  for (var d = 0u; d < hd; d++) { out[row + d] = acc[d] / l; }
 }

@@ -76,3 +76,44 @@ fn main_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     data[base + c] = (data[base + c] * inv) * weight[c];
   }
 }
+
+// main_rows / main_rows_inplace: the barrier-free variants for CPU adapters (SwiftShader runs
+// each barrier of the tree above as a switch of all 256 invocations). One invocation per row,
+// row = (wid.y * groups_x + wid.x) * 64 + lid, summing x^2 sequentially over the row: a
+// different order from main's (so other bits), but one that depends only on width, and a device
+// uses one variant for its whole life (ops/basic.ts picks it).
+fn row_of(wid: vec3<u32>, lid: u32, groups_x: u32) -> u32 {
+  return (wid.y * groups_x + wid.x) * 64u + lid;
+}
+
+@compute @workgroup_size(64)
+fn main_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = row_of(wid, lid, params.groups_x);
+  if (row >= params.rows) { return; }
+  let base = row * params.width;
+  var acc = 0.0;
+  for (var c = 0u; c < params.width; c++) {
+    let v = input[base + c];
+    acc = acc + v * v;
+  }
+  let inv = inv_rms(acc, params);
+  for (var c = 0u; c < params.width; c++) {
+    output[base + c] = (input[base + c] * inv) * weight[c];
+  }
+}
+
+@compute @workgroup_size(64)
+fn main_rows_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = row_of(wid, lid, params_ip.groups_x);
+  if (row >= params_ip.rows) { return; }
+  let base = row * params_ip.width;
+  var acc = 0.0;
+  for (var c = 0u; c < params_ip.width; c++) {
+    let v = data[base + c];
+    acc = acc + v * v;
+  }
+  let inv = inv_rms(acc, params_ip);
+  for (var c = 0u; c < params_ip.width; c++) {
+    data[base + c] = (data[base + c] * inv) * weight[c];
+  }
+}

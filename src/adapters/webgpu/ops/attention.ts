@@ -7,18 +7,23 @@ import kvReadF16NativeWgsl from '../kernels/kv_read_f16_native.wgsl?raw';
 import pagedAttentionWgsl from '../kernels/paged_attention.wgsl?raw';
 import { InvalidRequestError } from '../../../domain/errors.ts';
 import { kvBytesPerElement, type KvDtype } from '../../../domain/model-cache-spec.ts';
-import { dispatch, type KernelContext } from '../dispatch.ts';
+import { isCpuDevice } from '../device.ts';
+import { commandEncoder, dispatch, type KernelContext, type Recorder } from '../dispatch.ts';
 import type { KernelSource, PipelineVariant } from '../pipelines.ts';
 import { grid1d } from './elementwise.ts';
 
 export const KV_WRITE: KernelSource = { name: 'kv_write', code: kvWriteWgsl };
 export const PAGED_ATTENTION: KernelSource = { name: 'paged_attention', code: pagedAttentionWgsl };
+/** The barrier-free entry point, for CPU adapters (see the kernel's header). */
+export const PAGED_ATTENTION_SERIAL: KernelSource = { name: 'paged_attention_serial', code: pagedAttentionWgsl, entryPoint: 'main_serial' };
+
+export type AttentionKernel = 'tiled' | 'serial';
 
 // The KV dtype is a prepended accessor (kv_store_* for the write, kv_read_* for attention), so
 // both dtypes share each kernel's body verbatim. f16 pools are always written with
 // pack2x16float; reads use native f16 loads where shader-f16 exists (exact widening, same bits).
 const prepend = (key: string, wgsl: string): PipelineVariant => ({ key, transform: (code) => `${wgsl}\n${code}` });
-const KV_STORE: Readonly<Record<KvDtype, PipelineVariant>> = { f32: prepend('f32', kvStoreF32Wgsl), f16: prepend('f16', kvStoreF16Wgsl) };
+export const KV_STORE: Readonly<Record<KvDtype, PipelineVariant>> = { f32: prepend('f32', kvStoreF32Wgsl), f16: prepend('f16', kvStoreF16Wgsl) };
 const KV_READ: Readonly<Record<KvDtype, PipelineVariant>> = { f32: prepend('f32', kvReadF32Wgsl), f16: prepend('f16', kvReadF16Wgsl) };
 const KV_READ_F16_NATIVE = prepend('f16-native', kvReadF16NativeWgsl);
 
@@ -63,7 +68,31 @@ export interface KvWriteArgs {
   readonly headDim: number;
 }
 
-export interface PagedAttentionArgs {
+/** The four step tables, each in its own buffer; the kernel call copies them into one. */
+export interface StepTableBuffers {
+  /** u32 [nTokens]: which sequence each query token belongs to. */
+  readonly tokenSeq: GPUBuffer;
+  /** u32 [nTokens]: absolute position of each query token. */
+  readonly tokenPos: GPUBuffer;
+  /** u32: all sequences' block tables concatenated. */
+  readonly blockTables: GPUBuffer;
+  /** u32 [nSeqs]: where each sequence's table starts in blockTables. */
+  readonly tableOffsets: GPUBuffer;
+}
+
+/** The step tables already in one buffer (buildStepMeta, uploaded once per step for all layers). */
+export interface StepMeta {
+  readonly buffer: GPUBuffer;
+  readonly posAt: number;
+  readonly offsetsAt: number;
+  readonly tablesAt: number;
+}
+
+export type PagedAttentionArgs = PagedAttentionCore & (StepTableBuffers | { readonly meta: StepMeta });
+
+export interface PagedAttentionCore {
+  /** Entry point; default: 'serial' on a CPU adapter, else 'tiled'. Tests pin each one. */
+  readonly kernel?: AttentionKernel;
   /** [nTokens, nHeads, headDim] f32, after RoPE. */
   readonly q: GPUBuffer;
   /** The pool of one layer: one buffer, or up to MAX_KV_SHARDS shards of `blocksPerShard` blocks each. */
@@ -75,14 +104,6 @@ export interface PagedAttentionArgs {
   readonly kvDtype?: KvDtype;
   /** [nTokens, nHeads, headDim] f32. */
   readonly out: GPUBuffer;
-  /** u32 [nTokens]: which sequence each query token belongs to. */
-  readonly tokenSeq: GPUBuffer;
-  /** u32 [nTokens]: absolute position of each query token. */
-  readonly tokenPos: GPUBuffer;
-  /** u32: all sequences' block tables concatenated. */
-  readonly blockTables: GPUBuffer;
-  /** u32 [nSeqs]: where each sequence's table starts in blockTables. */
-  readonly tableOffsets: GPUBuffer;
   readonly nTokens: number;
   readonly nSeqs: number;
   readonly nHeads: number;
@@ -125,7 +146,7 @@ function requireHeadDim(headDim: number): void {
  * Scatter nTokens new keys and values into their pool slots. A slot beyond the pool is skipped
  * on the device (its contents cannot be checked here without a readback).
  */
-export function encodeKvWrite(ctx: KernelContext, encoder: GPUCommandEncoder, a: KvWriteArgs, transients: GPUBuffer[]): void {
+export function encodeKvWrite(ctx: KernelContext, encoder: Recorder, a: KvWriteArgs, transients: GPUBuffer[]): void {
   requireCount('nTokens', a.nTokens, 0);
   requireCount('nKvHeads', a.nKvHeads, 1);
   requireHeadDim(a.headDim);
@@ -184,7 +205,7 @@ export function attentionGrid(nTokens: number, nSeqs: number, nHeads: number, nK
  * sequences, in any order). The new tokens' K/V must already be in the pool (encodeKvWrite).
  * A query's output is bitwise independent of the batch, the block size and block placement.
  */
-export function encodePagedAttention(ctx: KernelContext, encoder: GPUCommandEncoder, a: PagedAttentionArgs, transients: GPUBuffer[]): void {
+export function encodePagedAttention(ctx: KernelContext, encoder: Recorder, a: PagedAttentionArgs, transients: GPUBuffer[]): void {
   requireCount('nTokens', a.nTokens, 0);
   requireCount('nSeqs', a.nSeqs, 1);
   requireCount('nHeads', a.nHeads, 1);
@@ -203,10 +224,18 @@ export function encodePagedAttention(ctx: KernelContext, encoder: GPUCommandEnco
   const qBytes = a.nTokens * a.nHeads * a.headDim * 4;
   requireBytes('q', a.q, qBytes);
   requireBytes('out', a.out, qBytes);
-  requireBytes('tokenSeq', a.tokenSeq, a.nTokens * 4);
-  requireBytes('tokenPos', a.tokenPos, a.nTokens * 4);
-  requireBytes('tableOffsets', a.tableOffsets, a.nSeqs * 4);
-  requireBytes('blockTables', a.blockTables, 4);
+  const tables: Record<string, GPUBuffer> = 'meta' in a ? { meta: a.meta.buffer } : { tokenSeq: a.tokenSeq, tokenPos: a.tokenPos, blockTables: a.blockTables, tableOffsets: a.tableOffsets };
+  if ('meta' in a) {
+    requireBytes('meta', a.meta.buffer, (a.meta.tablesAt + 1) * 4);
+    if (a.meta.posAt !== a.nTokens || a.meta.offsetsAt !== 2 * a.nTokens || a.meta.tablesAt !== 2 * a.nTokens + a.nSeqs) {
+      throw new InvalidRequestError('step meta offsets do not match nTokens and nSeqs', { ...a.meta, buffer: undefined, nTokens: a.nTokens, nSeqs: a.nSeqs });
+    }
+  } else {
+    requireBytes('tokenSeq', a.tokenSeq, a.nTokens * 4);
+    requireBytes('tokenPos', a.tokenPos, a.nTokens * 4);
+    requireBytes('tableOffsets', a.tableOffsets, a.nSeqs * 4);
+    requireBytes('blockTables', a.blockTables, 4);
+  }
   const dtype = a.kvDtype ?? 'f32';
   requireKvDtype(dtype);
   const blockBytes = a.blockTokens * a.nKvHeads * a.headDim * kvBytesPerElement(dtype);
@@ -214,10 +243,7 @@ export function encodePagedAttention(ctx: KernelContext, encoder: GPUCommandEnco
   requireDistinct('out', a.out, {
     q: a.q,
     ...Object.fromEntries([...kShards, ...vShards].map((b, i) => [`pool${i}`, b])),
-    tokenSeq: a.tokenSeq,
-    tokenPos: a.tokenPos,
-    blockTables: a.blockTables,
-    tableOffsets: a.tableOffsets,
+    ...tables,
   });
   const limits = ctx.device.limits;
   if (limits.maxComputeWorkgroupStorageSize < WORKGROUP_BYTES) {
@@ -231,7 +257,7 @@ export function encodePagedAttention(ctx: KernelContext, encoder: GPUCommandEnco
   if (grid.groups[0] > limits.maxComputeWorkgroupsPerDimension || grid.groups[1] > limits.maxComputeWorkgroupsPerDimension) {
     throw new InvalidRequestError('paged attention dispatch exceeds the workgroup grid limit', { groups: grid.groups });
   }
-  const meta = encodeStepMeta(ctx, encoder, a, transients);
+  const meta = 'meta' in a ? a.meta : encodeStepMeta(ctx, commandEncoder(encoder, 'paged attention from separate step tables'), a, transients);
   const uniforms = new ArrayBuffer(64);
   new Uint32Array(uniforms, 44, 4).set([blocksPerShard, meta.posAt, meta.tablesAt, meta.offsetsAt]);
   new Uint32Array(uniforms, 0, 10).set([
@@ -247,14 +273,21 @@ export function encodePagedAttention(ctx: KernelContext, encoder: GPUCommandEnco
     grid.headChunks,
   ]);
   new Float32Array(uniforms, 40, 1)[0] = a.scale;
+  const serial = (a.kernel ?? (isCpuDevice(ctx.device) ? 'serial' : 'tiled')) === 'serial';
+  let groups = grid.groups;
+  if (serial) {
+    const spread = grid1d(ctx, a.nTokens * a.nHeads, 64);
+    groups = spread.groups;
+    new Uint32Array(uniforms, 60, 1)[0] = spread.strideX / 64;
+  }
   dispatch(
     ctx,
     encoder,
-    ctx.pipelines.get(PAGED_ATTENTION, kvReadVariant(ctx.device, dtype)),
+    ctx.pipelines.get(serial ? PAGED_ATTENTION_SERIAL : PAGED_ATTENTION, kvReadVariant(ctx.device, dtype)),
     `paged_attention:${dtype}`,
     // One shard: its buffers are bound again as shard 1 (read-only bindings may repeat).
     [a.q, kShards[0], vShards[0], a.out, meta.buffer, kShards[1] ?? kShards[0], vShards[1] ?? vShards[0]],
-    grid.groups,
+    groups,
     uniforms,
     transients,
   );
@@ -286,7 +319,7 @@ function isShardList(pool: GPUBuffer | readonly GPUBuffer[]): pool is readonly G
  * The kernel's four step tables copied into one buffer (token_seq, token_pos, table_offsets,
  * block_tables), so they take one binding and leave room for two KV shards per side.
  */
-function encodeStepMeta(ctx: KernelContext, encoder: GPUCommandEncoder, a: PagedAttentionArgs, transients: GPUBuffer[]): { buffer: GPUBuffer; posAt: number; offsetsAt: number; tablesAt: number } {
+function encodeStepMeta(ctx: KernelContext, encoder: GPUCommandEncoder, a: PagedAttentionCore & StepTableBuffers, transients: GPUBuffer[]): StepMeta {
   const posAt = a.nTokens;
   const offsetsAt = 2 * a.nTokens;
   const tablesAt = offsetsAt + a.nSeqs;
@@ -297,4 +330,22 @@ function encodeStepMeta(ctx: KernelContext, encoder: GPUCommandEncoder, a: Paged
   encoder.copyBufferToBuffer(a.tableOffsets, 0, buffer, offsetsAt * 4, a.nSeqs * 4);
   encoder.copyBufferToBuffer(a.blockTables, 0, buffer, tablesAt * 4, a.blockTables.size);
   return { buffer, posAt, offsetsAt, tablesAt };
+}
+
+/**
+ * The step tables laid out as the kernel's step_meta binding (token_seq, token_pos,
+ * table_offsets, block_tables back to back), built on the host so that a step uploads them once
+ * for all layers (no copy commands, which a compute pass cannot hold).
+ */
+export function buildStepMeta(t: { readonly tokenSeq: Uint32Array; readonly tokenPos: Uint32Array; readonly tableOffsets: Uint32Array; readonly blockTables: Uint32Array }): { data: Uint32Array; posAt: number; offsetsAt: number; tablesAt: number } {
+  const n = t.tokenSeq.length;
+  const posAt = n;
+  const offsetsAt = 2 * n;
+  const tablesAt = offsetsAt + t.tableOffsets.length;
+  const data = new Uint32Array(tablesAt + Math.max(1, t.blockTables.length));
+  data.set(t.tokenSeq, 0);
+  data.set(t.tokenPos, posAt);
+  data.set(t.tableOffsets, offsetsAt);
+  data.set(t.blockTables, tablesAt);
+  return { data, posAt, offsetsAt, tablesAt };
 }

@@ -1,11 +1,13 @@
 import embeddingWgsl from '../kernels/embedding.wgsl?raw';
 import rmsnormWgsl from '../kernels/rmsnorm.wgsl?raw';
 import ropeWgsl from '../kernels/rope.wgsl?raw';
+import ropeSincosWgsl from '../kernels/rope_sincos.wgsl?raw';
 import biasAddWgsl from '../kernels/bias_add.wgsl?raw';
 import swigluWgsl from '../kernels/swiglu.wgsl?raw';
 import gatherRowsWgsl from '../kernels/gather_rows.wgsl?raw';
 import { InvalidRequestError } from '../../../domain/errors.ts';
-import { dispatch, type Binding, type KernelContext } from '../dispatch.ts';
+import { isCpuDevice } from '../device.ts';
+import { dispatch, type Binding, type KernelContext, type Recorder } from '../dispatch.ts';
 import { tensorParts, type GpuTensor } from '../gpu-tensor.ts';
 import { fitsFormat, formatBytes, paddedBytes, weightVariant } from '../weight-formats.ts';
 import type { KernelSource } from '../pipelines.ts';
@@ -21,7 +23,11 @@ import { grid1d } from './elementwise.ts';
 export const EMBEDDING: KernelSource = { name: 'embedding', code: embeddingWgsl };
 export const RMSNORM: KernelSource = { name: 'rmsnorm', code: rmsnormWgsl };
 export const RMSNORM_INPLACE: KernelSource = { name: 'rmsnorm-inplace', code: rmsnormWgsl, entryPoint: 'main_inplace' };
-export const ROPE: KernelSource = { name: 'rope', code: ropeWgsl };
+/** Barrier-free variants (one invocation per row), for CPU adapters: see the kernel's header. */
+export const RMSNORM_ROWS: KernelSource = { name: 'rmsnorm-rows', code: rmsnormWgsl, entryPoint: 'main_rows' };
+export const RMSNORM_ROWS_INPLACE: KernelSource = { name: 'rmsnorm-rows-inplace', code: rmsnormWgsl, entryPoint: 'main_rows_inplace' };
+export type RmsNormKernel = 'tree' | 'rows';
+export const ROPE: KernelSource = { name: 'rope', code: `${ropeSincosWgsl}\n${ropeWgsl}` };
 export const BIAS_ADD: KernelSource = { name: 'bias_add', code: biasAddWgsl };
 export const SWIGLU: KernelSource = { name: 'swiglu', code: swigluWgsl };
 export const GATHER_ROWS: KernelSource = { name: 'gather_rows', code: gatherRowsWgsl };
@@ -71,6 +77,12 @@ function rowGrid(ctx: KernelContext, rows: number): { groups: [number, number]; 
   return { groups: [x, Math.ceil(rows / x)], groupsX: x };
 }
 
+/** 64 rows per workgroup (the barrier-free variants), spread over x then y. */
+function rowsGrid(ctx: KernelContext, rows: number): { groups: [number, number]; groupsX: number } {
+  const { groups } = grid1d(ctx, rows, 64);
+  return { groups, groupsX: groups[0] };
+}
+
 export interface EmbeddingArgs {
   /** [vocab, hidden] in any weight format; may be split by vocab rows (GpuTensor.parts). */
   readonly table: GpuTensor;
@@ -82,7 +94,7 @@ export interface EmbeddingArgs {
   readonly hidden: number;
 }
 
-export function encodeEmbedding(ctx: KernelContext, encoder: GPUCommandEncoder, args: EmbeddingArgs, transients: GPUBuffer[]): void {
+export function encodeEmbedding(ctx: KernelContext, encoder: Recorder, args: EmbeddingArgs, transients: GPUBuffer[]): void {
   const { table, tokenIds, out, nTokens, hidden } = args;
   requireCount('nTokens', nTokens);
   requireCount('hidden', hidden);
@@ -125,9 +137,11 @@ export interface RmsNormArgs {
   readonly rows: number;
   readonly width: number;
   readonly eps: number;
+  /** Variant; default: 'rows' on a CPU adapter, else 'tree'. Tests pin each one. */
+  readonly kernel?: RmsNormKernel;
 }
 
-export function encodeRmsNorm(ctx: KernelContext, encoder: GPUCommandEncoder, args: RmsNormArgs, transients: GPUBuffer[]): void {
+export function encodeRmsNorm(ctx: KernelContext, encoder: Recorder, args: RmsNormArgs, transients: GPUBuffer[]): void {
   const { input, weight, output, rows, width, eps } = args;
   requireCount('rows', rows);
   requireCount('width', width);
@@ -135,7 +149,8 @@ export function encodeRmsNorm(ctx: KernelContext, encoder: GPUCommandEncoder, ar
   requireBytes('rmsnorm input', input, rows * width * 4);
   requireBytes('rmsnorm weight', weight, width * 4);
   requireBytes('rmsnorm output', output, rows * width * 4);
-  const { groups, groupsX } = rowGrid(ctx, rows);
+  const perRow = (args.kernel ?? (isCpuDevice(ctx.device) ? 'rows' : 'tree')) === 'rows';
+  const { groups, groupsX } = perRow ? rowsGrid(ctx, rows) : rowGrid(ctx, rows);
   const raw = new ArrayBuffer(16);
   new Uint32Array(raw, 0, 3).set([rows, width, groupsX]);
   new Float32Array(raw, 12, 1)[0] = eps;
@@ -148,10 +163,10 @@ export function encodeRmsNorm(ctx: KernelContext, encoder: GPUCommandEncoder, ar
     if (inOffset !== outOffset) {
       throw new InvalidRequestError('in-place rmsnorm needs input and output at the same offset', { inOffset, outOffset });
     }
-    dispatch(ctx, encoder, ctx.pipelines.get(RMSNORM_INPLACE), 'rmsnorm-inplace', [output, weight], groups, raw, transients);
+    dispatch(ctx, encoder, ctx.pipelines.get(perRow ? RMSNORM_ROWS_INPLACE : RMSNORM_INPLACE), 'rmsnorm-inplace', [output, weight], groups, raw, transients);
     return;
   }
-  dispatch(ctx, encoder, ctx.pipelines.get(RMSNORM), 'rmsnorm', [input, weight, output], groups, raw, transients);
+  dispatch(ctx, encoder, ctx.pipelines.get(perRow ? RMSNORM_ROWS : RMSNORM), 'rmsnorm', [input, weight, output], groups, raw, transients);
 }
 
 export interface RopeArgs {
@@ -166,7 +181,7 @@ export interface RopeArgs {
   readonly headDim: number;
 }
 
-export function encodeRope(ctx: KernelContext, encoder: GPUCommandEncoder, args: RopeArgs, transients: GPUBuffer[]): void {
+export function encodeRope(ctx: KernelContext, encoder: Recorder, args: RopeArgs, transients: GPUBuffer[]): void {
   const { x, positions, invFreq, nTokens, nHeads, headDim } = args;
   requireCount('nTokens', nTokens);
   requireCount('nHeads', nHeads);
@@ -190,7 +205,7 @@ export interface BiasAddArgs {
   readonly width: number;
 }
 
-export function encodeBiasAdd(ctx: KernelContext, encoder: GPUCommandEncoder, args: BiasAddArgs, transients: GPUBuffer[]): void {
+export function encodeBiasAdd(ctx: KernelContext, encoder: Recorder, args: BiasAddArgs, transients: GPUBuffer[]): void {
   const { x, bias, rows, width } = args;
   requireCount('rows', rows);
   requireCount('width', width);
@@ -211,7 +226,7 @@ export interface SwigluArgs {
   readonly n: number;
 }
 
-export function encodeSwiglu(ctx: KernelContext, encoder: GPUCommandEncoder, args: SwigluArgs, transients: GPUBuffer[]): void {
+export function encodeSwiglu(ctx: KernelContext, encoder: Recorder, args: SwigluArgs, transients: GPUBuffer[]): void {
   const { gate, up, out, n } = args;
   requireCount('n', n);
   requireBytes('swiglu gate', gate, n * 4);
@@ -235,7 +250,7 @@ export interface GatherRowsArgs {
   readonly width: number;
 }
 
-export function encodeGatherRows(ctx: KernelContext, encoder: GPUCommandEncoder, args: GatherRowsArgs, transients: GPUBuffer[]): void {
+export function encodeGatherRows(ctx: KernelContext, encoder: Recorder, args: GatherRowsArgs, transients: GPUBuffer[]): void {
   const { input, rows, output, nOut, width } = args;
   requireCount('nOut', nOut);
   requireCount('width', width);

@@ -1,5 +1,5 @@
 import addWgsl from '../kernels/add.wgsl?raw';
-import { dispatch, type Binding, type KernelContext } from '../dispatch.ts';
+import { dispatch, type Binding, type KernelContext, type Recorder } from '../dispatch.ts';
 import type { KernelSource } from '../pipelines.ts';
 
 export const ADD: KernelSource = { name: 'add', code: addWgsl };
@@ -15,7 +15,7 @@ export function grid1d(ctx: KernelContext, n: number, perGroup = WG): { groups: 
 }
 
 /** a += b over n elements. */
-export function encodeAdd(ctx: KernelContext, encoder: GPUCommandEncoder, a: Binding, b: Binding, n: number, transients: GPUBuffer[]): void {
+export function encodeAdd(ctx: KernelContext, encoder: Recorder, a: Binding, b: Binding, n: number, transients: GPUBuffer[]): void {
   const { groups, strideX } = grid1d(ctx, n);
   dispatch(ctx, encoder, ctx.pipelines.get(ADD), 'add', [a, b], groups, new Uint32Array([n, strideX, 0, 0]), transients);
 }

@@ -1,7 +1,7 @@
 import penalizeWgsl from '../kernels/penalize.wgsl?raw';
 import { InvalidRequestError } from '../../../domain/errors.ts';
 import { penaltyEntries, type SamplingParams, type TokenHistory } from '../../../domain/sampling.ts';
-import { dispatch, type Binding, type KernelContext } from '../dispatch.ts';
+import { dispatch, type Binding, type KernelContext, type Recorder } from '../dispatch.ts';
 import type { KernelSource } from '../pipelines.ts';
 import { requireBytes, requireCount } from './basic.ts';
 import { SAMPLE_PARAMS_BYTES } from './sampling.ts';
@@ -50,7 +50,7 @@ export interface PenalizeArgs {
 }
 
 /** Record the penalties; nothing is recorded when no row has any. */
-export function encodePenalties(ctx: KernelContext, encoder: GPUCommandEncoder, a: PenalizeArgs, transients: GPUBuffer[]): void {
+export function encodePenalties(ctx: KernelContext, encoder: Recorder, a: PenalizeArgs, transients: GPUBuffer[]): void {
   const n = a.entries.length / ENTRY_WORDS;
   if (n === 0) return;
   requireCount('rows', a.rows);

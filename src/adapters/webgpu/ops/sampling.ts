@@ -1,7 +1,7 @@
 import sampleWgsl from '../kernels/sample.wgsl?raw';
 import { argmax } from '../../../domain/sampling.ts';
 import { InvalidRequestError } from '../../../domain/errors.ts';
-import { dispatch, type Binding, type KernelContext } from '../dispatch.ts';
+import { dispatch, type Binding, type KernelContext, type Recorder } from '../dispatch.ts';
 import type { KernelSource } from '../pipelines.ts';
 import { requireBytes, requireCount } from './basic.ts';
 
@@ -136,7 +136,7 @@ export interface SampleArgs {
   readonly vocab: number;
 }
 
-export function encodeSample(ctx: KernelContext, encoder: GPUCommandEncoder, args: SampleArgs, transients: GPUBuffer[]): void {
+export function encodeSample(ctx: KernelContext, encoder: Recorder, args: SampleArgs, transients: GPUBuffer[]): void {
   const { logits, params, out, nSeqs, vocab } = args;
   requireCount('nSeqs', nSeqs);
   requireCount('vocab', vocab);
