@@ -1,12 +1,22 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
+import { loadCpuModel } from '../src/adapters/cpu/index.ts';
+import { FsModelSource } from '../src/adapters/node/hf-folder.ts';
+import { parseSafetensors } from '../src/adapters/safetensors/index.ts';
+import { HfTokenizer } from '../src/adapters/tokenizer/index.ts';
 
 /**
  * A lone GGUF file in the browser: loaded through HTTP range requests from the app's origin
  * (tokenizer from its metadata, Q4_0 matrices kept as blocks on the GPU), an agent evicted to
- * IndexedDB survives a page reload and resumes with the reply it gives without eviction.
+ * IndexedDB survives a page reload and resumes with the reply it gives without eviction. Then an
+ * MLX 4-bit folder (tools/make-mlx.ts) loads in the same worker from its URL and gives the CPU
+ * reference's tokens, its packed weights within 2% of the file's tensor bytes on the GPU.
  */
 type Win = { semantic: any; semanticReady?: boolean };
 const MODEL = '/models/gguf/tiny-qwen2-q4_0.gguf';
+const MLX_MODEL = '/models/mlx/tiny-qwen2-4bit/';
+const MLX_DIR = join(import.meta.dirname, '..', 'public', 'models', 'mlx');
 const PROMPT = Array.from({ length: 40 }, (_, i) => (i * 37 + 5) % 500);
 const MORE = [11, 12, 13];
 
@@ -56,4 +66,21 @@ test('an agent on a GGUF model survives a page reload', async ({ page }) => {
   expect(after.restored.restoredFrom).toBe('cold');
   expect(after.restored.cachedPromptTokens).toBeGreaterThan(PROMPT.length);
   expect(after.restored.tokenIds).toEqual(before.expected.tokenIds);
+
+  // An MLX 4-bit folder URL loads in the same worker like any safetensors folder (its weight
+  // pipelines compile; the rest are cached) and gives the CPU reference's greedy tokens.
+  const mlx = await page.evaluate(async ({ source, prompt }) => {
+    const c = (window as unknown as Win).semantic.client;
+    const info = await c.loadModel({ id: 'tiny-qwen2-mlx', source });
+    const reply = await c.agentGenerate('mlx', { ids: prompt }, 6);
+    return { weights: info.gpuBytes.weights as number, tokens: reply.tokenIds as number[] };
+  }, { source: MLX_MODEL, prompt: PROMPT });
+  console.log(`[gguf e2e] MLX folder loaded and run: ${Date.now() - t0} ms`);
+  const files = new FsModelSource(join(MLX_DIR, 'tiny-qwen2-4bit'));
+  const { model } = await loadCpuModel(files, { kvDtype: 'f16' }); // the worker's default KV
+  const eos = (await HfTokenizer.fromFiles(files)).eosTokenIds();
+  expect(mlx.tokens).toEqual(model.generateGreedy(PROMPT, 6, { eosTokenIds: eos }).tokens);
+  const st = parseSafetensors(new Uint8Array(readFileSync(join(MLX_DIR, 'tiny-qwen2-4bit', 'model.safetensors'))));
+  const fileBytes = [...st.tensors.values()].reduce((n, t) => n + t.data.byteLength, 0);
+  expect(Math.abs(mlx.weights / fileBytes - 1)).toBeLessThan(0.02);
 });

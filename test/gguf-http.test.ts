@@ -8,8 +8,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryRangeSource, openGgufModel, readGguf } from '../src/adapters/gguf/index.ts';
-import { HttpRangeSource, hubFileUrl } from '../src/adapters/http/range-source.ts';
-import { ModelNotFoundError } from '../src/domain/errors.ts';
+import { HttpRangeSource, hubFileUrl, resolveModelSource } from '../src/adapters/http/range-source.ts';
+import { InvalidRequestError, ModelNotFoundError } from '../src/domain/errors.ts';
+import type { ModelDescriptor } from '../src/ports/inbound.ts';
 
 const FILE = readFileSync(join(import.meta.dirname, '..', 'public', 'models', 'gguf', 'llama-k-mix.gguf'));
 let server: Server;
@@ -60,5 +61,20 @@ describe('GGUF over HTTP range requests', () => {
       .toBe('https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF/resolve/v1/qwen2.5-0.5b-instruct-q8_0.gguf');
     expect(hubFileUrl('/models/x.gguf')).toBe('/models/x.gguf');
     expect(() => hubFileUrl('hf://no-repo')).toThrow(/not a hub file/);
+  });
+
+  it('resolves a ModelDescriptor source: hub files, hub repos (model folders), and plain URLs', () => {
+    const sources: Array<[ModelDescriptor['source'], string]> = [
+      [{ repo: 'bartowski/SmolLM2-135M-Instruct-GGUF', file: 'SmolLM2-135M-Instruct-Q4_K_M.gguf' }, 'https://huggingface.co/bartowski/SmolLM2-135M-Instruct-GGUF/resolve/main/SmolLM2-135M-Instruct-Q4_K_M.gguf'],
+      [{ repo: 'owner/repo', file: 'sub dir/x.gguf', revision: 'refs/pr/1' }, 'https://huggingface.co/owner/repo/resolve/refs%2Fpr%2F1/sub%20dir/x.gguf'],
+      ['hf://owner/repo/x.gguf', 'https://huggingface.co/owner/repo/resolve/main/x.gguf'],
+      [{ repo: 'mlx-community/Qwen2.5-0.5B-Instruct-4bit' }, 'https://huggingface.co/mlx-community/Qwen2.5-0.5B-Instruct-4bit/resolve/main/'],
+      ['hf://mlx-community/Qwen2.5-0.5B-Instruct-4bit', 'https://huggingface.co/mlx-community/Qwen2.5-0.5B-Instruct-4bit/resolve/main/'],
+      ['/models/tiny-llama/', '/models/tiny-llama/'],
+    ];
+    for (const [source, url] of sources) expect(resolveModelSource(source)).toBe(url);
+    for (const bad of [{ repo: 'no-owner' }, { repo: 'a/b/c', file: 'x.gguf' }, { repo: 7 }] as unknown as ModelDescriptor['source'][]) {
+      expect(() => resolveModelSource(bad)).toThrow(InvalidRequestError);
+    }
   });
 });

@@ -8,6 +8,8 @@
  *   llama-k-mix.gguf       a llama whose rows are 256 or 512 long (K-quants need multiples of 256),
  *                          random weights; Q4_K/Q6_K as Q4_K_M mixes them, plus one tensor of each
  *                          other type (Q5_K, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, F16, BF16)
+ *   qwen2-k-mix.gguf       a qwen2 (q/k/v bias, not permuted) with 256/512-long rows, random
+ *                          weights; Q4_K/Q6_K as Q4_K_M mixes them, Q8_0 and Q4_0 in layer 1
  * Deterministic: the inputs are the committed fixtures and seeded weights.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -36,6 +38,15 @@ const K_MIX: Readonly<Record<string, GgmlTypeName>> = {
   'blk.1.ffn_gate.weight': 'Q5_K', 'blk.1.ffn_up.weight': 'Q4_1', 'blk.1.ffn_down.weight': 'BF16',
 };
 
+/** A qwen2 (biases, NeoX RoPE) K-quant mix: Q4_K_M's choices in layer 0, Q8_0/Q4_0 next to K-quants in layer 1. */
+const QWEN2_K_MIX: Readonly<Record<string, GgmlTypeName>> = {
+  'token_embd.weight': 'Q4_K', 'output.weight': 'Q6_K',
+  'blk.0.attn_q.weight': 'Q4_K', 'blk.0.attn_k.weight': 'Q4_K', 'blk.0.attn_v.weight': 'Q6_K', 'blk.0.attn_output.weight': 'Q4_K',
+  'blk.0.ffn_gate.weight': 'Q4_K', 'blk.0.ffn_up.weight': 'Q4_K', 'blk.0.ffn_down.weight': 'Q6_K',
+  'blk.1.attn_q.weight': 'Q8_0', 'blk.1.attn_k.weight': 'Q4_0', 'blk.1.attn_v.weight': 'Q6_K', 'blk.1.attn_output.weight': 'Q4_0',
+  'blk.1.ffn_gate.weight': 'Q4_K', 'blk.1.ffn_up.weight': 'Q8_0', 'blk.1.ffn_down.weight': 'Q6_K',
+};
+
 interface GgufFixture {
   readonly file: string;
   readonly source: string;
@@ -52,6 +63,12 @@ export const GGUF_FIXTURES: readonly GgufFixture[] = [
     source: 'tiny-llama',
     recipe: (name) => K_MIX[name] ?? 'Q8_0',
     config: (base) => ({ ...base, hidden_size: 256, intermediate_size: 512, head_dim: 64, tie_word_embeddings: false }),
+  },
+  {
+    file: 'qwen2-k-mix.gguf',
+    source: 'tiny-qwen2',
+    recipe: (name) => QWEN2_K_MIX[name] ?? 'Q8_0',
+    config: (base) => ({ ...base, hidden_size: 256, intermediate_size: 512, num_attention_heads: 4, num_key_value_heads: 2, tie_word_embeddings: false }),
   },
 ];
 

@@ -1,4 +1,4 @@
-import { hubFileOf, KNOWN_HUB_MODELS } from '../src/application/model-sources.ts';
+import { hubFileOf, KNOWN_HUB_MODELS, sourceKey } from '../src/application/model-sources.ts';
 import type { ModelDescriptor } from '../src/ports/inbound.ts';
 
 /** The Cache API bucket the loaders keep hub files in (FetchModelSource, HttpRangeSource). */
@@ -26,7 +26,7 @@ async function cachedSources(): Promise<Set<string>> {
   try {
     for (const request of await (await storage.open(MODEL_CACHE)).keys()) {
       const hub = hubFileOf(request.url);
-      if (hub) out.add(/\.gguf$/i.test(hub.file) ? `hf://${hub.repo}/${hub.file}` : hub.repo);
+      if (hub) out.add(/\.gguf$/i.test(hub.file) ? `hf://${hub.repo}/${hub.file}` : `hf://${hub.repo}`);
     }
   } catch {
     // No Cache API here (an opaque origin): nothing is cached.
@@ -38,8 +38,8 @@ async function cachedSources(): Promise<Set<string>> {
 export async function availableModels(loaded: ModelDescriptor | null): Promise<ModelDescriptor[]> {
   const [shipped, cached] = await Promise.all([embedded(), cachedSources()]);
   const list = new Map<string, ModelDescriptor>();
-  for (const m of [...shipped, ...KNOWN_HUB_MODELS.map((m) => ({ ...m, kind: 'hub' as const }))]) list.set(m.source, { ...m, cached: cached.has(m.source) });
+  for (const m of [...shipped, ...KNOWN_HUB_MODELS.map((m) => ({ ...m, kind: 'hub' as const }))]) list.set(sourceKey(m.source), { ...m, cached: cached.has(sourceKey(m.source)) });
   for (const source of cached) if (!list.has(source)) list.set(source, { id: source.replace(/^hf:\/\//, ''), source, kind: 'hub', cached: true });
-  if (loaded && !list.has(loaded.source)) list.set(loaded.source, { ...loaded, kind: 'loaded' });
+  if (loaded && !list.has(sourceKey(loaded.source))) list.set(sourceKey(loaded.source), { ...loaded, kind: 'loaded' });
   return [...list.values()];
 }

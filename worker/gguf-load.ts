@@ -9,7 +9,7 @@ import { InvalidRequestError } from '../src/domain/errors.ts';
 import type { DeviceBackend } from '../src/application/recovering-runtime.ts';
 import { ggufTokenizerFiles, GgufTokenizerSource, openGgufModel } from '../src/adapters/gguf/index.ts';
 import { FetchModelSource } from '../src/adapters/http/fetch-model-source.ts';
-import { HttpRangeSource, hubFileUrl } from '../src/adapters/http/range-source.ts';
+import { HttpRangeSource, resolveModelSource } from '../src/adapters/http/range-source.ts';
 import { HfTokenizer } from '../src/adapters/tokenizer/index.ts';
 import { blockWeightTensors } from '../src/adapters/webgpu/block-weights.ts';
 import type { GpuContext } from '../src/adapters/webgpu/device.ts';
@@ -26,7 +26,7 @@ export async function loadGgufOnDevice(
   onProgress?: (p: LoadProgress) => void,
 ): Promise<{ device: DeviceBackend; tokenizer: HfTokenizer }> {
   if (descriptor.weights !== undefined) throw new InvalidRequestError('weights does not apply to a GGUF file: its tensors keep their own types');
-  const url = new URL(hubFileUrl(descriptor.source), globalThis.location?.href ?? 'http://localhost/').href;
+  const url = new URL(resolveModelSource(descriptor.source), globalThis.location?.href ?? 'http://localhost/').href;
   const file = url.slice(url.lastIndexOf('/') + 1);
   const source = await HttpRangeSource.open(url, {
     onProgress: (loadedBytes, totalBytes) => onProgress?.({ file, loadedBytes, totalBytes }),

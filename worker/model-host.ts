@@ -1,7 +1,8 @@
 import { InvalidRequestError, ModelNotFoundError } from '../src/domain/errors.ts';
 import { kvBudgetRequest } from '../src/domain/kv-budget.ts';
 import type { ModelCacheSpec } from '../src/domain/model-cache-spec.ts';
-import { hubFolderUrl } from '../src/application/model-sources.ts';
+import { repoIdSource } from '../src/application/model-sources.ts';
+import { resolveModelSource } from '../src/adapters/http/range-source.ts';
 import { AgentService } from '../src/application/agent-service.ts';
 import { InferenceService } from '../src/application/inference-service.ts';
 import type { DeviceBackend } from '../src/application/recovering-runtime.ts';
@@ -99,9 +100,9 @@ export class ModelHost implements ModelManagementPort {
   }
 
   private async loadFresh(descriptor: ModelDescriptor, key: string, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo> {
-    const source = hubFolderUrl(descriptor.source);
+    const source = resolveModelSource(repoIdSource(descriptor.source));
     const { first, tokenizer, reload } = isGgufSource(source)
-      ? await this.loadGguf(descriptor, onProgress)
+      ? await this.loadGguf({ ...descriptor, source }, onProgress)
       : await this.loadFolder({ ...descriptor, source }, onProgress);
     const agents = await AgentRuntime.create(first, reload, tokenizer, cache);
     const fingerprint = agents.backend.extractModelSpec().fingerprint;
@@ -125,13 +126,13 @@ export class ModelHost implements ModelManagementPort {
   }
 
   private async loadFolder(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void): Promise<LoadedBackend> {
-    const files = new FetchModelSource(descriptor.source, { onProgress });
+    const files = new FetchModelSource(resolveModelSource(descriptor.source), { onProgress });
     const first = await this.onDevice(descriptor, files, onProgress);
     const tokenizer = await HfTokenizer.fromFiles(files).catch((e: unknown) => {
       first.backend.dispose();
       throw e;
     });
-    return { first, tokenizer, reload: () => this.onDevice(descriptor, new FetchModelSource(descriptor.source)) };
+    return { first, tokenizer, reload: () => this.onDevice(descriptor, new FetchModelSource(resolveModelSource(descriptor.source))) };
   }
 
   private async loadGguf(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void): Promise<LoadedBackend> {
@@ -148,9 +149,10 @@ async function release(loaded: Loaded): Promise<void> {
 
 /** Checks a descriptor before anything is downloaded; returns the key of this load. */
 function validateDescriptor(descriptor: ModelDescriptor, cache?: CacheOptions): string {
-  if (typeof descriptor?.id !== 'string' || typeof descriptor.source !== 'string') {
-    throw new InvalidRequestError('loadModel needs { id: string, source: string }');
+  if (typeof descriptor?.id !== 'string' || (typeof descriptor.source !== 'string' && typeof descriptor.source?.repo !== 'string')) {
+    throw new InvalidRequestError('loadModel needs { id: string, source: string | { repo, file?, revision? } }');
   }
+  resolveModelSource(repoIdSource(descriptor.source)); // a malformed hub source fails here, before any download
   const { weights, kvDtype, kvBudgetBytes, kvBudgetFraction } = descriptor;
   if (weights !== undefined && weights !== 'q8' && weights !== 'q4') throw new InvalidRequestError('weights must be q8 or q4 (or absent)', { weights: String(weights) });
   if (kvDtype !== undefined && kvDtype !== 'f16' && kvDtype !== 'f32') throw new InvalidRequestError('kvDtype must be f16 or f32', { kvDtype: String(kvDtype) });

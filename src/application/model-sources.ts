@@ -1,18 +1,22 @@
-import type { ModelDescriptor } from '../ports/inbound.ts';
+import type { HubSource, ModelDescriptor } from '../ports/inbound.ts';
 
 /**
- * Where a model's files are. A model source is a URL or a path the app serves (`/models/x/`,
- * `./x/`, `https://...`), a GGUF file (`*.gguf`, `hf://owner/repo/file.gguf`), or a Hugging Face
- * repo id (`owner/name` or `hf://owner/name`), read from the hub's `resolve/main` URLs (and kept
- * in the Cache API by the loader, so a second load works offline). A path with one slash and
- * neither a leading `/` or `./` nor a trailing `/` reads as a repo id.
+ * Where a model's files are. Beside what the loaders resolve (a URL or a path the app serves,
+ * a `.gguf` file, `hf://owner/repo[/file.gguf]`, `{ repo, file?, revision? }`), a bare Hugging
+ * Face repo id `owner/name` names a hub model folder: it becomes `hf://owner/name`. A relative
+ * path with one slash therefore needs a leading `./` or `/`, or a trailing `/`.
  */
-const REPO_ID = /^(?:hf:\/\/)?([\w.-]+\/[\w.-]+)$/;
+const REPO_ID = /^[\w-][\w.-]*\/[\w.-]+$/;
 
-export function hubFolderUrl(source: string): string {
-  const m = REPO_ID.exec(source);
-  if (!m || /\.gguf$/i.test(source) || m[1].startsWith('.')) return source;
-  return `https://huggingface.co/${m[1]}/resolve/main/`;
+export function repoIdSource(source: string | HubSource): string | HubSource {
+  return typeof source === 'string' && REPO_ID.test(source) && !/\.gguf$/i.test(source) ? `hf://${source}` : source;
+}
+
+/** One key per source, for lists (a hub source object by its fields). */
+export function sourceKey(source: string | HubSource): string {
+  if (typeof source === 'string') return repoIdSource(source) as string;
+  const revision = source.revision && source.revision !== 'main' ? `@${source.revision}` : '';
+  return `hf://${source.repo}${source.file ? `/${source.file}` : ''}${revision}`;
 }
 
 /** The repo id and file of a hub URL (`https://huggingface.co/<owner>/<repo>/resolve/<rev>/<file>`), else null. */

@@ -70,10 +70,24 @@ export interface AgentManagementPort {
   getAgentInfo(agentId: string): Promise<AgentInfo>;
 }
 
+/**
+ * A Hugging Face hub location: a file of a repo (`{ repo, file }`, a GGUF file) or, without
+ * `file`, the repo itself as a model folder (an mlx-community or safetensors repo).
+ */
+export interface HubSource {
+  readonly repo: string;
+  readonly file?: string;
+  /** Branch, tag or commit; default 'main'. */
+  readonly revision?: string;
+}
+
 export interface ModelDescriptor {
   readonly id: string;
-  /** A folder (Node), a URL or a Hugging Face repo id (browser). */
-  readonly source: string;
+  /**
+   * A folder (Node); in the browser a folder URL, a `.gguf` URL, `hf://owner/repo[/file.gguf]`,
+   * or a hub location `{ repo, file? , revision? }`.
+   */
+  readonly source: string | HubSource;
   readonly architecture?: string;
   /** Weights on the GPU: as stored (default), or quantized at load to q8 or q4. */
   readonly weights?: 'q8' | 'q4';

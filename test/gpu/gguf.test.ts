@@ -9,7 +9,7 @@
  * SwiftShader compiles each (kernel, format) pipeline in ~2 s, so CI runs Q4_K and Q6_K (the
  * Q4_K_M pair) through the vec matmul and the embedding, and tiny-qwen2-q4_0.gguf end to end.
  * SEMANTIC_GGUF_GPU_FULL=1 adds every format through both matmul kernels and the other fixtures
- * end to end, the 11-type llama-k-mix.gguf included (~2.5 min).
+ * end to end, the 11-type llama-k-mix.gguf and qwen2-k-mix.gguf included (~3 min).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,7 +31,7 @@ const FULL = process.env['SEMANTIC_GGUF_GPU_FULL'] === '1';
 const KERNEL_FORMATS = FULL ? GGUF_WEIGHT_DTYPES : (['q4_k', 'q6_k'] as const);
 const MODEL_FIXTURES: Array<[string, number[]]> = [
   ['tiny-qwen2-q4_0.gguf', [513, 72, 101, 108, 108, 111]],
-  ...(FULL ? ([['tiny-llama-q8_0.gguf', [512, 72, 101, 108, 108, 111]], ['llama-k-mix.gguf', [512, 84, 104, 101, 32, 113]]] as Array<[string, number[]]>) : []),
+  ...(FULL ? ([['tiny-llama-q8_0.gguf', [512, 72, 101, 108, 108, 111]], ['llama-k-mix.gguf', [512, 84, 104, 101, 32, 113]], ['qwen2-k-mix.gguf', [513, 87, 104, 97, 116]]] as Array<[string, number[]]>) : []),
 ];
 
 describe('GGUF block formats in the matmul and embedding kernels', () => {

@@ -1,3 +1,4 @@
+import { InvalidRequestError } from '../../domain/errors.ts';
 import { parseModelConfig, type ModelConfig } from '../../domain/model-config.ts';
 import { assertTensorShapes } from '../../domain/model-tensors.ts';
 import type { ModelFileSource } from '../../ports/outbound.ts';
@@ -5,6 +6,7 @@ import { readCheckpoint, readJsonFile, tensorToFloat32 } from '../safetensors/in
 import { f16ArrayToF32, f32ArrayToF16 } from '../../domain/half.ts';
 import { dequantizeBlocks, quantizeBlocks, BLOCK_LAYOUTS, type BlockQuant } from '../../domain/weight-blocks.ts';
 import { CpuReferenceModel, type CpuModelOptions } from './cpu-model.ts';
+import { mlxDequantize, mlxQuantization, planMlxLinears, type MlxLinear } from '../../domain/mlx-quant.ts';
 
 /**
  * Load an HF model folder (config.json + model.safetensors, or a sharded
@@ -24,11 +26,27 @@ export interface LoadedCpuModel {
   readonly model: CpuReferenceModel;
 }
 
-/** Every tensor of every weight file, converted to f32, keyed by HF name. */
+/**
+ * Every tensor of every weight file, converted to f32, keyed by HF name. An MLX quantized
+ * checkpoint (config.json's `quantization`) has each quantized linear's X.weight, X.scales and
+ * X.biases replaced by X.weight dequantized (dtype 'MLX<bits>').
+ */
 export async function loadWeights(source: ModelFileSource): Promise<Map<string, LoadedTensor>> {
   const out = new Map<string, LoadedTensor>();
   const { tensors } = await readCheckpoint(source);
-  for (const [name, entry] of tensors) out.set(name, { dtype: entry.dtype, shape: entry.shape, data: tensorToFloat32(entry) });
+  const mlx = (await source.has('config.json')) ? mlxQuantization(await readJsonFile(source, 'config.json')) : undefined;
+  const linears = mlx === undefined ? new Map<string, MlxLinear>() : planMlxLinears(mlx, tensors);
+  const sides = new Set([...linears.values()].flatMap((l) => [l.scales, l.biases]));
+  for (const [name, entry] of tensors) {
+    const l = linears.get(name);
+    if (sides.has(name)) continue;
+    if (l === undefined) {
+      out.set(name, { dtype: entry.dtype, shape: entry.shape, data: tensorToFloat32(entry) });
+      continue;
+    }
+    const side = (n: string): Uint8Array => (tensors.get(n) as { data: Uint8Array }).data;
+    out.set(name, { dtype: `MLX${l.bits}`, shape: [l.rows, l.cols], data: mlxDequantize(l, entry.data, side(l.scales), side(l.biases)) });
+  }
   return out;
 }
 
@@ -59,6 +77,9 @@ export async function loadCpuModel(source: ModelFileSource, options: CpuLoadOpti
   assertTensorShapes(config, tensors);
   const weights = new Map<string, Float32Array>();
   const quant = options.weights;
+  if (quant !== undefined && [...tensors.values()].some((t) => t.dtype.startsWith('MLX'))) {
+    throw new InvalidRequestError('weights does not apply to an MLX quantized checkpoint: its matrices keep their groups', { weights: quant });
+  }
   for (const [name, t] of tensors) weights.set(name, quant ? asGpuDecodes(t, quant) : t.data);
   return { config, model: new CpuReferenceModel(config, weights, { kvDtype: options.kvDtype }) };
 }

@@ -5,6 +5,7 @@
  * reads the same ranges from the cache; the reader asks for the same ranges every time.
  */
 import { InvalidRequestError, ModelNotFoundError } from '../../domain/errors.ts';
+import type { HubSource } from '../../ports/inbound.ts';
 import type { ByteRangeSource } from '../../ports/outbound.ts';
 
 export interface HttpRangeSourceOptions {
@@ -16,7 +17,7 @@ export interface HttpRangeSourceOptions {
 }
 
 /** A hub file as a URL: `hf://owner/repo/path/file.gguf` or `{ repo, file, revision? }`. */
-export function hubFileUrl(source: string | { readonly repo: string; readonly file: string; readonly revision?: string }): string {
+export function hubFileUrl(source: string | (HubSource & { readonly file: string })): string {
   if (typeof source === 'string' && !source.startsWith('hf://')) return source;
   const parts = typeof source === 'string' ? /^hf:\/\/([^/]+\/[^/]+)\/(.+)$/.exec(source) : [null, source.repo, source.file];
   if (!parts || !parts[1] || !parts[2] || !/^[\w.-]+\/[\w.-]+$/.test(parts[1])) {
@@ -24,6 +25,32 @@ export function hubFileUrl(source: string | { readonly repo: string; readonly fi
   }
   const revision = typeof source === 'string' ? 'main' : (source.revision ?? 'main');
   return `https://huggingface.co/${parts[1]}/resolve/${encodeURIComponent(revision)}/${parts[2].split('/').map(encodeURIComponent).join('/')}`;
+}
+
+const REPO = /^[\w.-]+\/[\w.-]+$/;
+
+/**
+ * A model source as the URL the loaders fetch: a hub file (`hf://owner/repo/file.gguf`,
+ * `{ repo, file }`) becomes its resolve URL; a hub repo (`hf://owner/repo`, `{ repo }`) the folder
+ * URL its files sit under (`https://huggingface.co/owner/repo/resolve/main/`); anything else (a
+ * URL, a path of the app's origin) is returned as it is. Bad repo names are InvalidRequestErrors.
+ */
+export function resolveModelSource(source: string | HubSource): string {
+  if (typeof source === 'string') {
+    if (!source.startsWith('hf://')) return source;
+    const repo = source.slice('hf://'.length).replace(/\/$/, '');
+    return REPO.test(repo) ? hubFolderUrl(repo, 'main') : hubFileUrl(source);
+  }
+  if (typeof source !== 'object' || source === null || typeof source.repo !== 'string' || (source.file !== undefined && typeof source.file !== 'string')) {
+    throw new InvalidRequestError('a hub source is { repo: string, file?: string, revision?: string }');
+  }
+  if (source.file !== undefined) return hubFileUrl({ repo: source.repo, file: source.file, revision: source.revision });
+  if (!REPO.test(source.repo)) throw new InvalidRequestError(`not a hub repo: ${JSON.stringify(source.repo)} (want owner/name)`, { repo: source.repo });
+  return hubFolderUrl(source.repo, source.revision ?? 'main');
+}
+
+function hubFolderUrl(repo: string, revision: string): string {
+  return `https://huggingface.co/${repo}/resolve/${encodeURIComponent(revision)}/`;
 }
 
 export class HttpRangeSource implements ByteRangeSource {

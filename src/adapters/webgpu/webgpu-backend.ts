@@ -19,6 +19,8 @@ import { PipelineCache } from './pipelines.ts';
 import { planStep } from './step-plan.ts';
 import { MAP_READ_MODE, Usage } from './usage.ts';
 import { feedTensors, WeightLoader, type UploadOptions } from './weights.ts';
+import { MlxWeightAssembler } from './mlx-weights.ts';
+import { mlxQuantization } from '../../domain/mlx-quant.ts';
 
 /** Feeds a checkpoint's tensors to the loader (streamed from a file, or held in memory); returns its fingerprint. */
 type WeightSource = (loader: WeightLoader) => Promise<{ readonly fingerprint: string }>;
@@ -116,9 +118,17 @@ export class WebGpuBackend implements ModelBackendPort {
 
   static async load(gpu: GpuContext, source: ModelFileSource, options: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
     const configText = new TextDecoder().decode(await source.read('config.json'));
-    const config = parseModelConfig(await readJsonFile(source, 'config.json'));
+    const json = await readJsonFile(source, 'config.json');
+    const config = parseModelConfig(json);
+    // MLX quantized linears keep their packed groups (config.json's quantization is hashed into
+    // the fingerprint with the tensors, so caches never cross bit widths).
+    const mlx = mlxQuantization(json);
+    if (mlx !== undefined && options.weights !== undefined) {
+      throw new InvalidRequestError(`weights does not apply to an MLX quantized checkpoint: its matrices keep their ${mlx.bits}-bit groups`, { weights: options.weights });
+    }
     // Tensor by tensor from the file (or download) to the GPU: the host never holds the checkpoint.
-    const stream: WeightSource = (loader) => streamCheckpoint(source, loader, { configText, onProgress: options.onProgress });
+    const stream: WeightSource = (loader) =>
+      streamCheckpoint(source, mlx === undefined ? loader : new MlxWeightAssembler(loader, mlx), { configText, onProgress: options.onProgress });
     return WebGpuBackend.allocate(gpu, config, stream, { ...options, modelId: options.modelId ?? source.id });
   }
 

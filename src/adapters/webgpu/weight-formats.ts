@@ -12,9 +12,11 @@ import weightsQ5KWgsl from './kernels/matmul_weights_q5_k.wgsl?raw';
 import weightsQ6KWgsl from './kernels/matmul_weights_q6_k.wgsl?raw';
 import weightsQ8Wgsl from './kernels/matmul_weights_q8.wgsl?raw';
 import weightsVec4Wgsl from './kernels/matmul_weights_vec4.wgsl?raw';
+import weightsMlxWgsl from './kernels/matmul_weights_mlx.wgsl?raw';
 import { InvalidRequestError } from '../../domain/errors.ts';
 import { ggmlType, type GgmlTypeName } from '../../domain/ggml-types.ts';
 import { BLOCK_LAYOUTS } from '../../domain/weight-blocks.ts';
+import { MLX_BITS, MLX_GROUP_SIZES, mlxBlockBytes, type MlxBits, type MlxGroupSize, type MlxScaleDtype } from '../../domain/mlx-quant.ts';
 import type { PipelineVariant } from './pipelines.ts';
 
 /**
@@ -34,11 +36,15 @@ import type { PipelineVariant } from './pipelines.ts';
  * Adding a layout (GGUF Q4_1, Q5_0, Q5_1, Q4_K, Q6_K, MLX affine groups) = a descriptor here (block
  * size, bytes per block, accessor WGSL), the host-side packer/dequantizer in
  * domain/weight-blocks.ts for the CPU reference, and nothing in the kernels. K-quants use
- * 256-element super-blocks (rows a multiple of 256); MLX keeps scales and biases in separate
- * tensors, which an accessor can bind next to `w` and index by block number. q8 and q4 are
+ * 256-element super-blocks (rows a multiple of 256). MLX keeps scales and biases in separate
+ * tensors; the loader regroups them in front of each group's packed words (the same bytes, one
+ * buffer: domain/mlx-quant.ts), so its accessor, too, needs only `w`. q8 and q4 are
  * byte-compatible with GGUF Q8_0 and Q4_0.
  */
-export type GpuDtype = 'f32' | 'f16' | 'bf16' | 'q8' | 'q4' | 'q4_1' | 'q5_0' | 'q5_1' | 'q4_k' | 'q5_k' | 'q6_k';
+export type GpuDtype = 'f32' | 'f16' | 'bf16' | 'q8' | 'q4' | 'q4_1' | 'q5_0' | 'q5_1' | 'q4_k' | 'q5_k' | 'q6_k' | MlxDtype;
+
+/** MLX affine groups: bits, group size and the scale/bias dtype (mlx4_g64_bf16, ...). */
+export type MlxDtype = `mlx${MlxBits}_g${MlxGroupSize}_${'f16' | 'bf16'}`;
 
 export interface WeightFormat {
   readonly dtype: GpuDtype;
@@ -71,7 +77,29 @@ export const WEIGHT_FORMATS: Readonly<Record<GpuDtype, WeightFormat>> = {
   q4_k: ggufFormat('q4_k', 'Q4_K', weightsQ4KWgsl),
   q5_k: ggufFormat('q5_k', 'Q5_K', weightsQ5KWgsl),
   q6_k: ggufFormat('q6_k', 'Q6_K', weightsQ6KWgsl),
+  // MLX affine groups: each group's scale and bias regrouped in front of its packed words.
+  ...mlxFormats(),
 };
+
+/** The GPU format of an MLX quantized linear. */
+export function mlxDtype(bits: MlxBits, groupSize: MlxGroupSize, scaleDtype: MlxScaleDtype): MlxDtype {
+  return `mlx${bits}_g${groupSize}_${scaleDtype === 'BF16' ? 'bf16' : 'f16'}`;
+}
+
+/** One format per (bits, group size, scale dtype): the accessor is one file with its constants. */
+function mlxFormats(): Record<MlxDtype, WeightFormat> {
+  const out: Partial<Record<MlxDtype, WeightFormat>> = {};
+  for (const bits of MLX_BITS) {
+    for (const groupSize of MLX_GROUP_SIZES) {
+      for (const scale of ['F16', 'BF16'] as const) {
+        const dtype = mlxDtype(bits, groupSize, scale);
+        const consts = `const MLX_BITS: u32 = ${bits}u;\nconst MLX_GROUP: u32 = ${groupSize}u;\nconst MLX_BF16: bool = ${scale === 'BF16'};`;
+        out[dtype] = { dtype, blockElements: groupSize, blockBytes: mlxBlockBytes({ bits, groupSize }), wgsl: byteBlocks(`${consts}\n${weightsMlxWgsl}`) };
+      }
+    }
+  }
+  return out as Record<MlxDtype, WeightFormat>;
+}
 
 function ggufFormat(dtype: GpuDtype, type: GgmlTypeName, wgsl: string): WeightFormat {
   const { blockElements, blockBytes } = ggmlType(type);

@@ -7,7 +7,7 @@ import { quantizeBlocks } from '../../domain/weight-blocks.ts';
 import { tensorToFloat32, typedView, type CheckpointConsumer, type StreamedTensor, type TensorEntry, type TensorHeader } from '../safetensors/index.ts';
 import type { GpuBuffers } from './gpu-buffers.ts';
 import { rowsPerPart, type GpuTensor, type GpuTensorPart } from './gpu-tensor.ts';
-import { fitsFormat, formatBytes, gpuDtypeOfGgml, type GpuDtype } from './weight-formats.ts';
+import { fitsFormat, formatBytes, gpuDtypeOfGgml, isGpuDtype, type GpuDtype } from './weight-formats.ts';
 
 /**
  * Checkpoint tensors in GPU buffers. Matrices (embedding and lm_head included) keep the
@@ -83,8 +83,12 @@ export interface BlockTensorEntry extends TensorEntry {
   readonly ggmlType: string;
 }
 
-/** The GPU format of a tensor that arrives in a ggml block layout (kept as is), if it is one. */
-function keptBlockFormat(t: { readonly ggmlType?: unknown }, name: string): GpuDtype | undefined {
+/**
+ * The GPU format of a tensor that arrives already in a block layout (kept as is), if it is one:
+ * a ggml type (GGUF), or a GPU format named directly (MLX affine groups, see mlx-weights.ts).
+ */
+function keptBlockFormat(t: { readonly ggmlType?: unknown; readonly blockDtype?: unknown }, name: string): GpuDtype | undefined {
+  if (isGpuDtype(t.blockDtype)) return t.blockDtype;
   if (typeof t.ggmlType !== 'string') return undefined;
   const dtype = gpuDtypeOfGgml(t.ggmlType);
   if (dtype === undefined) throw new UnsupportedTensorTypeError(`tensor ${name} has type ${t.ggmlType}, which the GPU kernels cannot read`, { tensor: name, type: t.ggmlType });
@@ -121,8 +125,11 @@ function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
 
-/** A streamed tensor; `ggmlType` marks a matrix in a ggml block layout (GGUF), kept byte for byte. */
-export type LoadedTensor = StreamedTensor & { readonly ggmlType?: string };
+/**
+ * A streamed tensor; `ggmlType` marks a matrix in a ggml block layout (GGUF), `blockDtype` one
+ * already in a GPU block format (MLX groups): either is kept byte for byte.
+ */
+export type LoadedTensor = StreamedTensor & { readonly ggmlType?: string; readonly blockDtype?: GpuDtype };
 
 /**
  * Receives the checkpoint's tensors as they stream in (CheckpointConsumer) and writes each to
@@ -182,7 +189,7 @@ export class WeightLoader implements CheckpointConsumer {
   }
 
   /** The format a matrix is stored in: the quantization asked for, else the forced or native width. */
-  private format(t: { readonly dtype: string; readonly ggmlType?: unknown }, name: string, cols: number): GpuDtype {
+  private format(t: { readonly dtype: string; readonly ggmlType?: unknown; readonly blockDtype?: unknown }, name: string, cols: number): GpuDtype {
     const kept = keptBlockFormat(t, name);
     if (kept !== undefined) return kept;
     const dtype = t.dtype;
