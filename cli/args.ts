@@ -11,7 +11,7 @@ export interface GenerateArgs {
   readonly temperature: number;
   readonly topK: number;
   readonly topP: number;
-  readonly seed: number;
+  readonly seed?: number;
   readonly json: boolean;
   readonly dumpLogits?: string;
   readonly blockTokens: number;
@@ -99,7 +99,8 @@ export function parseGenerateArgs(argv: readonly string[]): GenerateArgs {
     temperature: num(values.get('--temperature'), '--temperature', 0),
     topK: num(values.get('--top-k'), '--top-k', 0, true),
     topP: num(values.get('--top-p'), '--top-p', 1),
-    seed: num(values.get('--seed'), '--seed', 0, true),
+    // Unset: a random seed per request (validateSampling); given: reproducible.
+    seed: values.has('--seed') ? num(values.get('--seed'), '--seed', 0, true) : undefined,
     json: flags.has('--json'),
     dumpLogits: values.get('--dump-logits'),
     blockTokens: num(values.get('--block-tokens'), '--block-tokens', 16, true),

@@ -3,12 +3,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { errorToPlain, InvalidRequestError } from '../src/domain/errors.ts';
-import { BlockPool } from '../src/domain/block-pool.ts';
-import { validateSampling, withDefaults } from '../src/domain/sampling.ts';
+import { errorFromPlain, errorToPlain, InvalidRequestError } from '../src/domain/errors.ts';
 import { validateTokenIds } from '../src/domain/values.ts';
 import type { KvQuantization } from '../src/domain/model-cache-spec.ts';
-import { generateBatch } from '../src/application/batch-generate.ts';
 import { BlockPoolBatchEngine } from '../src/application/block-pool-batch-engine.ts';
 import { generateTimed } from '../src/application/engine/timed-generation.ts';
 import { AgentCacheStore } from '../src/application/agent-cache-store.ts';
@@ -126,29 +123,30 @@ async function generate(args: GenerateArgs): Promise<void> {
   }
   const t1 = performance.now();
   const ids = promptIds(args, tokenizer, backend.vocabSize);
-  const sampling = validateSampling(withDefaults(tokenizer.generationDefaults(), { temperature: args.temperature, topK: args.topK, topP: args.topP, seed: args.seed }));
-  let firstStepMs = 0;
-  const pool = new BlockPool(backend.totalBlocks);
-  const [result] = await generateBatch(
-    backend,
-    pool,
-    [{ promptIds: ids, maxTokens: args.maxTokens, sampling, eosTokenIds: tokenizer.eosTokenIds() }],
-    { returnLogits: args.dumpLogits !== undefined, onStep: (i) => { if (i === 1) firstStepMs = performance.now() - t1; } },
-  );
-  const t2 = performance.now();
-  if (args.dumpLogits) dumpLogits(args.dumpLogits, result.logits, backend.vocabSize);
-  const text = tokenizer.decode(result.tokens, { skipSpecialTokens: true });
-  const decodeTokens = Math.max(0, result.tokens.length - 1);
+  // The one generation path: the batched engine (here with a batch of one).
+  const engine = new BlockPoolBatchEngine(backend, tokenizer);
+  const run = await generateTimed(engine, {
+    agentId: 'cli',
+    promptIds: ids,
+    maxTokens: args.maxTokens,
+    sampling: { temperature: args.temperature, topK: args.topK, topP: args.topP, seed: args.seed },
+    returnLogits: args.dumpLogits !== undefined,
+  });
+  const result = run.result;
+  if (result.error) throw errorFromPlain(result.error);
+  if (args.dumpLogits) dumpLogits(args.dumpLogits, result.logits ?? [], backend.vocabSize);
+  const text = result.text;
+  const decodeTokens = Math.max(0, result.tokenIds.length - 1);
   const timings = {
     load_ms: round(t1 - t0),
-    ttft_ms: round(firstStepMs || t2 - t1),
-    total_ms: round(t2 - t1),
-    decode_tokens_per_s: round(decodeTokens / Math.max(1e-9, (t2 - t1 - (firstStepMs || 0)) / 1000)),
+    ttft_ms: round(run.ttftMs),
+    total_ms: round(run.totalMs),
+    decode_tokens_per_s: round(decodeTokens / Math.max(1e-9, (run.totalMs - run.ttftMs) / 1000)),
     adapter: `${gpu.adapterInfo.vendor} ${gpu.adapterInfo.architecture}`.trim(),
   };
   if (args.json) {
     const memory = memoryFields(backend, quantizationArg(args.quantization));
-    process.stdout.write(`${JSON.stringify({ tokens: result.tokens, text, finish_reason: result.finishReason, prompt_tokens: ids.length, timings, ...memory })}\n`);
+    process.stdout.write(`${JSON.stringify({ tokens: result.tokenIds, text, finish_reason: result.finishReason, prompt_tokens: ids.length, timings, ...memory })}\n`);
   } else {
     process.stdout.write(`${text}\n`);
   }

@@ -6,6 +6,7 @@ import { AgentCacheStore } from '../src/application/agent-cache-store.ts';
 import { AgentService } from '../src/application/agent-service.ts';
 import { BlockPoolBatchEngine } from '../src/application/block-pool-batch-engine.ts';
 import { InferenceService } from '../src/application/inference-service.ts';
+import { storeTiers } from '../src/application/store-tiers.ts';
 import { createApiHandler, type FetchHandler } from '../src/adapters/api/index.ts';
 import { nodeGpu } from '../src/adapters/node/dawn.ts';
 import { FsCachePersistence } from '../src/adapters/node/fs-cache-persistence.ts';
@@ -14,7 +15,8 @@ import { safetensorsBlobCodec } from '../src/adapters/safetensors/blob-codec.ts'
 import { HfTokenizer } from '../src/adapters/tokenizer/index.ts';
 import { createGpuContext, type GpuContext } from '../src/adapters/webgpu/device.ts';
 import { WebGpuBackend } from '../src/adapters/webgpu/webgpu-backend.ts';
-import type { AgentManagementPort, ModelDescriptor, ModelManagementPort } from '../src/ports/inbound.ts';
+import type { ModelDescriptor, ModelManagementPort } from '../src/ports/inbound.ts';
+import { ggufBackend, openGgufPath } from './gguf-model.ts';
 import { parseFlags, required } from './args.ts';
 import { weightsArg } from './cache.ts';
 import { listen, type RunningServer } from './http-bridge.ts';
@@ -24,7 +26,7 @@ import { listen, type RunningServer } from './http-bridge.ts';
  * node:http, on loopback by default. Concurrent requests join the one engine's batch; with
  * --cache-dir every finished turn is checkpointed there and agents survive a restart.
  */
-export const SERVE_USAGE = `usage: semantic serve --model <dir> [--host 127.0.0.1] [--port 8080] [--cache-dir <dir>] [--weights q8|q4] [--kv-budget <bytes>]`;
+export const SERVE_USAGE = `usage: semantic serve --model <dir|file.gguf> [--host 127.0.0.1] [--port 8080] [--cache-dir <dir>] [--weights q8|q4] [--kv-budget <bytes>]`;
 
 export interface ServeOptions {
   readonly model: string;
@@ -52,41 +54,41 @@ function fixedModel(descriptor: ModelDescriptor): ModelManagementPort {
   return { loadModel: refuse, unloadModel: refuse, getCurrentModel: async () => descriptor, listAvailableModels: async () => [descriptor] };
 }
 
-/** Agent lifecycle with the cache store: deleting an agent removes it from every tier. */
-function storeAgents(service: AgentService, store: AgentCacheStore): AgentManagementPort {
-  return {
-    createAgent: (id, o) => service.createAgent(id, o),
-    deleteAgent: async (id) => {
-      const [stored, known] = await Promise.all([store.delete(id), service.deleteAgent(id)]);
-      return stored || known;
-    },
-    listAgents: () => service.listAgents(),
-    // An agent stored in --cache-dir by an earlier run is known before its first turn here.
-    getAgentInfo: async (id) => {
-      const tier = store.tierOf(id);
-      if (tier === 'none' || tier === 'hot') return service.getAgentInfo(id);
-      return { agentId: id, tokenCount: 0, blocks: 0, tier, lastUsed: 0 };
-    },
-  };
+/** The backend and tokenizer of --model: an HF folder, or a lone `.gguf` file (its own tokenizer). */
+async function loadServed(options: ServeOptions, gpu: GpuContext, id: string): Promise<{ backend: WebGpuBackend; tokenizer: HfTokenizer }> {
+  const path = resolve(options.model);
+  const backendOptions = { modelId: id, kvBudgetBytes: options.kvBudgetBytes };
+  if (path.endsWith('.gguf')) {
+    if (options.weights !== undefined) throw new InvalidRequestError('--weights does not apply to a GGUF file: its tensors keep their own types', { flag: '--weights' });
+    const gguf = await openGgufPath(path);
+    try {
+      return { backend: await ggufBackend(gpu, gguf.model, backendOptions), tokenizer: gguf.tokenizer };
+    } finally {
+      await gguf.source.close();
+    }
+  }
+  const files = new FsModelSource(path);
+  const tokenizer = await HfTokenizer.load({ modelId: id, localModelPath: dirname(path), files });
+  return { backend: await WebGpuBackend.load(gpu, files, { ...backendOptions, weights: options.weights }), tokenizer };
 }
 
 export async function startServer(options: ServeOptions): Promise<Serving> {
   const dir = resolve(options.model);
-  const id = basename(dir);
-  const files = new FsModelSource(dir);
-  const tokenizer = await HfTokenizer.load({ modelId: id, localModelPath: dirname(dir), files });
+  // The model's id in the API: the folder's name, or the file's without `.gguf`.
+  const id = basename(dir).replace(/\.gguf$/i, '');
   const gpu = options.gpu ?? (await createGpuContext({ gpu: nodeGpu() }));
-  const backend = await WebGpuBackend.load(gpu, files, { modelId: id, weights: options.weights, kvBudgetBytes: options.kvBudgetBytes });
+  const { backend, tokenizer } = await loadServed(options, gpu, id);
   await backend.warmup();
   const spec = backend.extractModelSpec();
   const engine = new BlockPoolBatchEngine(backend, tokenizer);
   const persistence = options.cacheDir ? await FsCachePersistence.open({ dir: resolve(options.cacheDir), modelFingerprint: spec.fingerprint }) : null;
   const store = new AgentCacheStore(engine, backend, safetensorsBlobCodec, persistence, { persistOnFinish: persistence !== null });
   await store.refreshCold();
-  const service = new AgentService(engine, tokenizer, (agentId) => store.tierOf(agentId));
+  // Deleting an agent removes it from every tier; one stored by an earlier run is known at once.
+  const service = new AgentService(engine, tokenizer, storeTiers(() => store, spec.fingerprint));
   const handler = createApiHandler({
     inference: new InferenceService(engine, service, tokenizer),
-    agents: storeAgents(service, store),
+    agents: service,
     models: fixedModel({ id, source: dir, architecture: backend.config.architecture }),
   });
   const running = await listen(handler, options.host ?? '127.0.0.1', options.port ?? 8080);

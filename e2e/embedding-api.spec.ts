@@ -151,3 +151,78 @@ test('an unknown agent is an AgentNotFoundError on the page', async () => {
   });
   expect(out).toEqual({ isClass: true, name: 'AgentNotFoundError', code: 'AGENT_NOT_FOUND' });
 });
+
+test('the inbound ports over Comlink: engine submit/onToken/step/result/cancel, inference with an abort, UTF-8 deltas', async () => {
+  const out = await page.evaluate(async () => {
+    const { ports } = (window as unknown as Win).engine;
+    const greedy = { temperature: 0 };
+    // GenerationEnginePort driven by hand: the page steps the batch.
+    const uid = await ports.engine.submit({ agentId: 'port-a', prompt: 'ROMEO: But soft', maxTokens: 6, sampling: greedy });
+    const deltas: string[] = [];
+    await ports.engine.onToken(uid, (d: { text: string }) => deltas.push(d.text));
+    while (await ports.engine.hasPendingWork()) await ports.engine.step();
+    const result = await ports.engine.result(uid);
+    // A cancel mid-request ends it as cancelled.
+    const long = await ports.engine.submit({ agentId: 'port-c', prompt: 'ROMEO: Speak', maxTokens: 200, sampling: greedy });
+    await ports.engine.step();
+    const cancelled = await ports.engine.cancel(long);
+    const ended = await ports.engine.result(long);
+    // InferencePort: callback and AbortSignal inside the options object.
+    const streamed: string[] = [];
+    const viaInference = await ports.inference.generate('port-b', 'ROMEO: But soft', { maxTokens: 6, sampling: greedy, onToken: (d: { text: string }) => streamed.push(d.text) });
+    const abort = new AbortController();
+    let seen = 0;
+    const aborted = await ports.inference.generate('port-d', 'ROMEO: Speak on', {
+      maxTokens: 200,
+      sampling: greedy,
+      signal: abort.signal,
+      onToken: () => ++seen === 2 && abort.abort(),
+    });
+    return { result, deltas, cancelled, ended, viaInference, streamed, aborted };
+  });
+  expect(out.result.finishReason).not.toBe('error');
+  expect(out.result.tokenCount).toBeGreaterThan(0);
+  // Deltas as sampled, joined, are the whole text: multi-byte characters are never split.
+  expect(out.deltas.join('')).toBe(out.result.text);
+  expect(out.streamed.join('')).toBe(out.viaInference.text);
+  // Greedy: the hand-stepped engine and the service give the same tokens.
+  expect(out.viaInference.tokenIds).toEqual(out.result.tokenIds);
+  expect(out.cancelled).toBe(true);
+  expect(out.ended.finishReason).toBe('cancelled');
+  expect(out.aborted.finishReason).toBe('cancelled');
+  expect(out.aborted.tokenIds.length).toBeLessThan(200);
+});
+
+test('an unset seed samples at random; an explicit seed reproduces', async () => {
+  const out = await page.evaluate(async () => {
+    const { ports } = (window as unknown as Win).engine;
+    const ask = (agent: string, seed?: number) => ports.inference.generate(agent, 'ROMEO:', { maxTokens: 6, sampling: { temperature: 1.5, ...(seed === undefined ? {} : { seed }) } });
+    const unseeded = [];
+    for (let i = 0; i < 3; i++) unseeded.push((await ask(`rand-${i}`)).tokenIds.join(','));
+    const seeded = [(await ask('seed-a', 7)).tokenIds.join(','), (await ask('seed-b', 7)).tokenIds.join(',')];
+    return { unseeded, seeded };
+  });
+  // 6 tokens at temperature 1.5 from a random-weight model: three equal unseeded runs would mean a fixed seed.
+  expect(new Set(out.unseeded).size).toBeGreaterThan(1);
+  expect(out.seeded[0]).toBe(out.seeded[1]);
+});
+
+test('model management: current, available (embedded, hub, cached), unload', async () => {
+  const out = await page.evaluate(async () => {
+    const engine = (window as unknown as Win).engine;
+    const current = await engine.models.current();
+    const available = await engine.models.available();
+    await engine.models.unload();
+    const after = await engine.models.current();
+    const refused = await engine.chat.completions.create({ model: 'tiny-llama', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }).then(
+      () => null,
+      (e: { name: string }) => e.name,
+    );
+    return { current, available, after, refused };
+  });
+  expect(out.current).toMatchObject({ id: 'tiny-llama', source: '/models/tiny-llama/' });
+  expect(out.available).toContainEqual(expect.objectContaining({ id: 'tiny-llama', kind: 'embedded', cached: false }));
+  expect(out.available).toContainEqual(expect.objectContaining({ source: 'HuggingFaceTB/SmolLM2-135M-Instruct', kind: 'hub' }));
+  expect(out.after).toBeNull();
+  expect(out.refused).toBe('ModelNotFoundError');
+});

@@ -6,9 +6,18 @@ import { createModelCacheSpec } from '../src/domain/model-cache-spec.ts';
 describe('sampling and request validation', () => {
   it('fills defaults: greedy', () => {
     const p = validateSampling();
-    expect(p).toEqual({ temperature: 0, topK: 0, topP: 1, seed: 0 });
+    expect(p).toEqual({ temperature: 0, topK: 0, topP: 1, seed: expect.any(Number) });
     expect(isGreedy(p)).toBe(true);
     expect(isGreedy(validateSampling({ temperature: 0.7, topK: 40, topP: 0.9, seed: 7 }))).toBe(false);
+  });
+
+  it('an unset seed is random (a uint32 drawn per request); a given seed is kept', () => {
+    const seeds = Array.from({ length: 8 }, () => validateSampling({ temperature: 1 }).seed);
+    for (const s of seeds) expect(Number.isInteger(s) && s >= 0 && s <= 0xffffffff).toBe(true);
+    // Eight draws from 2^32 values: all equal only if the seed were fixed.
+    expect(new Set(seeds).size).toBeGreaterThan(1);
+    expect(validateSampling({ temperature: 1, seed: 0 }).seed).toBe(0);
+    expect(validateSampling({ temperature: 1, seed: 42 }).seed).toBe(42);
   });
 
   it.each([

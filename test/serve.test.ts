@@ -205,6 +205,25 @@ describe('semantic serve over HTTP (tiny-llama, WebGPU through Dawn)', () => {
   });
 });
 
+// ~5-12 s (a second model load and warm-up): opt in with SEMANTIC_SERVE_GGUF=1.
+describe.runIf(process.env['SEMANTIC_SERVE_GGUF'] === '1')('semantic serve --model <file.gguf>', () => {
+  it('serves a lone GGUF file (tokenizer and template from its metadata) under the file\'s name', async () => {
+    const gguf = await startServer({ model: join(ROOT, 'public', 'models', 'gguf', 'tiny-qwen2-q4_0.gguf'), port: 0, gpu: (await testGpu()).gpu });
+    try {
+      const models = (await (await fetch(`${gguf.url}/v1/models`)).json()) as { data: Array<{ id: string }> };
+      expect(models.data.map((m) => m.id)).toEqual(['tiny-qwen2-q4_0']);
+      const body = { model: 'tiny-qwen2-q4_0', messages: chat('ROMEO: But soft'), max_tokens: 4, temperature: 0 };
+      const r = await fetch(`${gguf.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect(r.status).toBe(200);
+      const done = (await r.json()) as ChatCompletion;
+      expect(done.usage.completion_tokens).toBeGreaterThan(0);
+      expect(done.usage.prompt_tokens).toBeGreaterThan(0);
+    } finally {
+      await gguf.close();
+    }
+  });
+});
+
 describe.runIf(process.env['SEMANTIC_SERVE_CLI'] === '1')('the semantic serve process', () => {
   it('listens on loopback, answers, and stops cleanly on SIGTERM', async () => {
     const child = spawn(process.execPath, [join(ROOT, 'bin', 'semantic.mjs'), 'serve', '--model', MODEL, '--port', '0', '--cache-dir', cacheDir], { cwd: ROOT });

@@ -5,6 +5,8 @@ import type { AgentCacheStore } from '../src/application/agent-cache-store.ts';
 import type { BlockPoolBatchEngine } from '../src/application/block-pool-batch-engine.ts';
 import { RecoveringRuntime, type BackendFactory, type DeviceBackend } from '../src/application/recovering-runtime.ts';
 import type { CachePersistencePort, TokenizerPort } from '../src/ports/outbound.ts';
+import type { SubmitRequest, TokenDelta } from '../src/ports/inbound.ts';
+import type { TimedGeneration } from '../src/application/engine/timed-generation.ts';
 import { AgentLocks } from './agent-locks.ts';
 import type { AgentReply, CacheOptions, StoredAgent } from '../src/client/runtime-api.ts';
 import { IdbCachePersistence } from '../src/adapters/indexeddb/idb-cache-persistence.ts';
@@ -56,6 +58,16 @@ export class AgentRuntime {
     const existed = await this.store.delete(agentId);
     this.locks.release(agentId);
     return existed;
+  }
+
+  /** Stop being the agent's writer (it was deleted). */
+  releaseAgent(agentId: string): void {
+    this.locks.release(agentId);
+  }
+
+  /** One request on the live engine (after any device recovery), agent lock not taken. */
+  run(request: SubmitRequest, onToken?: (d: TokenDelta) => void): Promise<TimedGeneration> {
+    return this.runtime.generate(request, { onToken });
   }
 
   get engine(): BlockPoolBatchEngine {

@@ -1,127 +1,40 @@
 /**
- * Composition root inside the dedicated Web Worker: builds the adapters (WebGPU backend,
- * tokenizer) and exposes them to the page with Comlink.
+ * Composition root inside the dedicated Web Worker (or the SharedWorker): builds the adapters
+ * (WebGPU backend, tokenizer, IndexedDB) and the application services over them, per loaded
+ * model (ModelHost), and exposes the inbound ports with Comlink: `engine`
+ * (GenerationEnginePort), `inference`, `agents`, `models`, plus the OpenAI/Anthropic routes
+ * (`apiFetch`) and the lower-level calls of SemanticClient. Every generation, one-shot or an
+ * agent's, runs in the one batched engine.
  */
 import { expose, transfer } from 'comlink';
 import { installErrorTransfer } from '../src/client/comlink-errors.ts';
-import type { CacheOptions, GenerateOptions, GenerateReply, GpuInfo, LoadedModelInfo, PromptInput, RuntimeApi } from '../src/client/runtime-api.ts';
-import { AgentRuntime } from './agent-runtime.ts';
+import { installOptionsTransfer } from '../src/client/comlink-options.ts';
+import type { GenerateOptions, GenerateReply, GpuInfo, PromptInput, RuntimeApi } from '../src/client/runtime-api.ts';
 import { apiAbort, apiFetch } from './api-bridge.ts';
-import { workerApiPorts } from './api-ports.ts';
+import { ModelHost, type Loaded } from './model-host.ts';
+import { runtimePorts } from './runtime-ports.ts';
+import { createApiHandler } from '../src/adapters/api/index.ts';
+import { errorFromPlain, InvalidRequestError } from '../src/domain/errors.ts';
 import { inspectRuntime } from './inspect.ts';
-import { createApiHandler, type FetchHandler } from '../src/adapters/api/index.ts';
-import { InvalidRequestError, ModelNotFoundError } from '../src/domain/errors.ts';
 import { validateAgentId, validateFingerprint, validateMessages, validatePositiveInt, validateTokenIds } from '../src/domain/values.ts';
-import type { LoadProgress, ModelDescriptor } from '../src/ports/inbound.ts';
 import type { ChatMessage } from '../src/ports/outbound.ts';
-import type { DeviceBackend } from '../src/application/recovering-runtime.ts';
-import { validateSampling } from '../src/domain/sampling.ts';
-import { kvBudgetRequest } from '../src/domain/kv-budget.ts';
-import { generateBatch } from '../src/application/batch-generate.ts';
-import { FetchModelSource } from '../src/adapters/http/fetch-model-source.ts';
-import { resolveModelSource } from '../src/adapters/http/range-source.ts';
-import { isGgufSource, loadGgufOnDevice } from './gguf-load.ts';
-import { HfTokenizer } from '../src/adapters/tokenizer/index.ts';
-import { createGpuContext, type GpuContext } from '../src/adapters/webgpu/device.ts';
-import { WebGpuBackend } from '../src/adapters/webgpu/webgpu-backend.ts';
 
 installErrorTransfer();
-
-interface Loaded {
-  readonly descriptor: ModelDescriptor;
-  /** What identifies this load: a shared runtime's other tabs join it instead of reloading. */
-  readonly key: string;
-  readonly tokenizer: HfTokenizer;
-  /** The engine, store and backend; the backend and pool change after a device loss. */
-  readonly agents: AgentRuntime;
-  /** The OpenAI/Anthropic routes over this model's inbound ports. */
-  readonly api: FetchHandler;
-}
-
-let current: Loaded | null = null;
-/** A load in flight in a shared runtime, which other tabs asking for the same model join. */
-let loading: { readonly key: string; readonly info: Promise<LoadedModelInfo> } | null = null;
+installOptionsTransfer();
 
 /** Running as a SharedWorker: one runtime serves every tab that connects. */
 const SHARED = typeof (globalThis as { SharedWorkerGlobalScope?: unknown }).SharedWorkerGlobalScope === 'function'
   && globalThis instanceof (globalThis as unknown as { SharedWorkerGlobalScope: new () => object }).SharedWorkerGlobalScope;
-let gpuContext: Promise<GpuContext> | null = null;
 
-/** The GPU context, made once; a lost one is replaced on the next call. */
-async function gpu(): Promise<GpuContext> {
-  const cached = gpuContext ? await gpuContext.catch(() => null) : null;
-  if (cached && !cached.isLost()) return cached;
-  gpuContext = createGpuContext().catch((e: unknown) => {
-    gpuContext = null;
-    throw e;
-  });
-  return gpuContext;
-}
-
-/** The model on the current device, warmed up, with the device's loss promise. */
-async function loadOnDevice(descriptor: ModelDescriptor, files: FetchModelSource, onProgress?: (p: LoadProgress) => void): Promise<DeviceBackend> {
-  const context = await gpu();
-  // The backend reads config.json first, so a missing model is a ModelNotFoundError.
-  const { weights, kvDtype, kvBudgetBytes, kvBudgetFraction } = descriptor;
-  const backend = await WebGpuBackend.load(context, files, { modelId: descriptor.id, weights, kvDtype, kvBudgetBytes, kvBudgetFraction, onProgress });
-  await backend.warmup();
-  return { backend, lost: context.lost };
-}
-
-interface LoadedBackend {
-  readonly first: DeviceBackend;
-  readonly tokenizer: HfTokenizer;
-  /** After a device loss the runtime loads the model again on a new device (files are cached). */
-  readonly reload: () => Promise<DeviceBackend>;
-}
-
-async function loadFolder(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void): Promise<LoadedBackend> {
-  const files = new FetchModelSource(resolveModelSource(descriptor.source), { onProgress });
-  const first = await loadOnDevice(descriptor, files, onProgress);
-  const tokenizer = await HfTokenizer.fromFiles(files).catch((e: unknown) => {
-    first.backend.dispose();
-    throw e;
-  });
-  return { first, tokenizer, reload: () => loadOnDevice(descriptor, new FetchModelSource(resolveModelSource(descriptor.source))) };
-}
-
-async function loadGguf(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void): Promise<LoadedBackend> {
-  const { device, tokenizer } = await loadGgufOnDevice(await gpu(), descriptor, onProgress);
-  return { first: device, tokenizer, reload: async () => (await loadGgufOnDevice(await gpu(), descriptor)).device };
-}
-
-/** Load the model on the GPU (replacing the current one, whose agents are persisted first). */
-async function loadFresh(descriptor: ModelDescriptor, key: string, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo> {
-  const { first, tokenizer, reload } = isGgufSource(resolveModelSource(descriptor.source))
-    ? await loadGguf(descriptor, onProgress)
-    : await loadFolder(descriptor, onProgress);
-  const agents = await AgentRuntime.create(first, reload, tokenizer, cache);
-  if (current) {
-    await current.agents.store.persistAll().catch(() => undefined);
-    current.agents.close();
-    current.agents.backend.dispose();
-  }
-  current = { descriptor, key, tokenizer, agents, api: createApiHandler(workerApiPorts(agents, tokenizer, descriptor)) };
-  return infoOf(current);
-}
-
-function infoOf(loaded: Loaded): LoadedModelInfo {
-  const c = loaded.agents.backend.config;
-  return {
-    id: loaded.descriptor.id,
-    architecture: c.architecture,
-    nLayers: c.nLayers,
-    hiddenSize: c.hiddenSize,
-    vocabSize: c.vocabSize,
-    eosTokenIds: loaded.tokenizer.eosTokenIds(),
-    gpuBytes: loaded.agents.backend.loadReport().gpu_bytes,
-  };
-}
-
-function requireModel(): Loaded {
-  if (!current) throw new ModelNotFoundError('No model is loaded; call loadModel first');
-  return current;
-}
+const host = new ModelHost(SHARED);
+const ports = runtimePorts(host);
+// The HTTP-shaped routes run on the same ports; their /v1/models names the loaded model only
+// (a request's `model` must name it), while models.listAvailableModels offers what can be loaded.
+const apiHandler = createApiHandler({
+  inference: ports.inference,
+  agents: ports.agents,
+  models: { ...ports.models, listAvailableModels: async () => [host.require().descriptor] },
+});
 
 function promptIds(loaded: Loaded, prompt: PromptInput): number[] {
   if (typeof prompt !== 'object' || prompt === null) throw new InvalidRequestError('prompt must be an object with one of text, chat or ids');
@@ -134,51 +47,42 @@ function promptIds(loaded: Loaded, prompt: PromptInput): number[] {
   return loaded.tokenizer.encodePrompt(prompt.text);
 }
 
-/** The RuntimeApi methods backed by the agent runtime (engine + cache store). */
-type AgentMethods =
-  | 'agentGenerate'
-  | 'evictAgent'
-  | 'agentTier'
-  | 'deleteAgent'
-  | 'persistAll'
-  | 'listStoredAgents'
-  | 'deleteStoredAgent'
-  | 'unsavedAgents'
-  | 'storageEstimate'
-  | 'exportAgent'
-  | 'importAgent'
-  | 'debugStartLargeSave'
-  | 'debugLoseDevice'
-  | 'deviceRecoveries'
-  | 'inspect';
+let oneShots = 0;
 
-const api: Omit<RuntimeApi, AgentMethods> = {
+/**
+ * A request bound to no agent: it runs in the engine as a throwaway agent, deleted when it ends.
+ * Its full blocks stay in the prefix index, so it reuses, and leaves, cached prefixes.
+ */
+async function generateOnce(prompt: PromptInput, maxTokens: number, onToken?: (id: number, text: string) => void, options: GenerateOptions = {}): Promise<GenerateReply> {
+  const loaded = host.require();
+  validatePositiveInt(maxTokens, 'maxTokens');
+  const ids = promptIds(loaded, prompt);
+  const agentId = `oneshot-${++oneShots}-${Date.now().toString(36)}`;
+  const started = performance.now();
+  const run = await loaded.agents
+    .run({ agentId, promptIds: ids, maxTokens, sampling: options.sampling, ignoreEos: options.ignoreEos, returnLogits: options.returnLogits, scratch: true }, (d) => onToken?.(d.tokenId, d.text))
+    .finally(() => void loaded.agents.store.delete(agentId).catch(() => undefined));
+  const { result } = run;
+  if (result.error) throw errorFromPlain(result.error);
+  const finishReason = result.finishReason === 'length' ? 'length' : 'stop';
+  const reply: GenerateReply = { promptIds: ids, tokenIds: result.tokenIds, text: result.text, finishReason, elapsedMs: performance.now() - started };
+  if (!options.returnLogits) return reply;
+  const logits = result.logits ?? [];
+  return transfer({ ...reply, logits }, logits.map((l) => l.buffer as ArrayBuffer));
+}
+
+const runtime: RuntimeApi = {
+  ...ports,
+
   async gpuInfo(): Promise<GpuInfo> {
     const adapter = await navigator.gpu?.requestAdapter();
     if (!adapter) return { available: false, features: [] };
     return { available: true, vendor: adapter.info.vendor, architecture: adapter.info.architecture, features: [...adapter.features] };
   },
 
-  async loadModel(descriptor: ModelDescriptor, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo> {
-    if (typeof descriptor?.id !== 'string' || (typeof descriptor.source !== 'string' && typeof descriptor.source?.repo !== 'string')) {
-      throw new InvalidRequestError('loadModel needs { id: string, source: string | { repo, file?, revision? } }');
-    }
-    resolveModelSource(descriptor.source); // a malformed hub source fails here, before any download
-    const { weights, kvDtype, kvBudgetBytes, kvBudgetFraction } = descriptor;
-    if (weights !== undefined && weights !== 'q8' && weights !== 'q4') throw new InvalidRequestError('weights must be q8 or q4 (or absent)', { weights: String(weights) });
-    if (kvDtype !== undefined && kvDtype !== 'f16' && kvDtype !== 'f32') throw new InvalidRequestError('kvDtype must be f16 or f32', { kvDtype: String(kvDtype) });
-    kvBudgetRequest(kvBudgetBytes, kvBudgetFraction); // validates before anything is downloaded
-    const key = JSON.stringify([descriptor.id, descriptor.source, weights, kvDtype, kvBudgetBytes, kvBudgetFraction, cache ?? {}]);
-    if (!SHARED) return loadFresh(descriptor, key, onProgress, cache);
-    // Shared: a tab asking for the model that is loaded, or being loaded, joins that load.
-    if (current?.key === key) return infoOf(current);
-    if (loading?.key !== key) loading = { key, info: loadFresh(descriptor, key, onProgress, cache).finally(() => (loading = null)) };
-    return loading.info;
-  },
+  loadModel: (descriptor, onProgress, cache) => host.load(descriptor, onProgress, cache),
 
-  async apiFetch(request) {
-    return apiFetch(requireModel().api, request);
-  },
+  apiFetch: async (request) => apiFetch(apiHandler, request),
 
   async apiAbort(id) {
     apiAbort(id);
@@ -186,72 +90,48 @@ const api: Omit<RuntimeApi, AgentMethods> = {
 
   async tokenize(text: string): Promise<number[]> {
     if (typeof text !== 'string') throw new InvalidRequestError('text must be a string');
-    return requireModel().tokenizer.encode(text);
+    return host.require().tokenizer.encode(text);
   },
 
   async detokenize(ids: readonly number[]): Promise<string> {
-    const loaded = requireModel();
+    const loaded = host.require();
     return loaded.tokenizer.decode(validateTokenIds(ids, loaded.agents.backend.vocabSize));
   },
 
   async renderChat(messages: readonly ChatMessage[]): Promise<{ text: string; ids: number[] }> {
-    const { tokenizer } = requireModel();
+    const { tokenizer } = host.require();
     const checked = validateMessages(messages);
     return { text: tokenizer.renderChat(checked), ids: tokenizer.applyChatTemplate(checked) };
   },
 
-  async generate(prompt: PromptInput, maxTokens: number, onToken?: (id: number, text: string) => void, options: GenerateOptions = {}): Promise<GenerateReply> {
-    const loaded = requireModel();
-    if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new InvalidRequestError('maxTokens must be a positive integer', { maxTokens });
-    const ids = promptIds(loaded, prompt);
-    const sampling = validateSampling(options.sampling);
-    const started = performance.now();
-    const eos = options.ignoreEos ? [] : loaded.tokenizer.eosTokenIds();
-    await loaded.agents.ready();
-    // One BlockPool for the KV memory: the one-shot path allocates from the engine's pool, so it
-    // can never overwrite an agent's cached blocks.
-    const [result] = await generateBatch(loaded.agents.backend, loaded.agents.engine.kv.pool, [{ promptIds: ids, maxTokens, sampling, eosTokenIds: eos }], {
-      returnLogits: options.returnLogits,
-    });
-    if (onToken) for (const t of result.tokens) await onToken(t, loaded.tokenizer.decode([t]));
-    const reply: GenerateReply = {
-      promptIds: ids,
-      tokenIds: result.tokens,
-      text: loaded.tokenizer.decode(result.tokens, { skipSpecialTokens: true }),
-      finishReason: result.finishReason,
-      elapsedMs: performance.now() - started,
-      ...(options.returnLogits ? { logits: result.logits } : {}),
-    };
-    return options.returnLogits ? transfer(reply, result.logits.map((l) => l.buffer as ArrayBuffer)) : reply;
-  },
-};
+  generate: generateOnce,
 
-const agentApi: Pick<RuntimeApi, AgentMethods> = {
+
   async agentGenerate(agentId, prompt, maxTokens, onToken) {
-    const loaded = requireModel();
+    const loaded = host.require();
     const ids = promptIds(loaded, prompt);
     return loaded.agents.generate(validateAgentId(agentId), ids, validatePositiveInt(maxTokens, 'maxTokens'), onToken);
   },
   async evictAgent(agentId) {
-    return requireModel().agents.store.evict(validateAgentId(agentId));
+    return host.require().agents.store.evict(validateAgentId(agentId));
   },
   async agentTier(agentId) {
-    return requireModel().agents.store.tierOf(validateAgentId(agentId));
+    return host.require().agents.store.tierOf(validateAgentId(agentId));
   },
   async deleteAgent(agentId) {
-    return requireModel().agents.deleteAgent(validateAgentId(agentId));
+    return host.require().agents.deleteAgent(validateAgentId(agentId));
   },
   async persistAll() {
-    await requireModel().agents.store.persistAll();
+    await host.require().agents.store.persistAll();
   },
   async listStoredAgents() {
-    return requireModel().agents.listStored();
+    return host.require().agents.listStored();
   },
   async deleteStoredAgent(agentId, modelFingerprint) {
-    return requireModel().agents.store.deleteStored(validateAgentId(agentId), validateFingerprint(modelFingerprint));
+    return host.require().agents.store.deleteStored(validateAgentId(agentId), validateFingerprint(modelFingerprint));
   },
   async unsavedAgents() {
-    return [...requireModel().agents.store.unsavedAgents()].map(([agentId, e]) => ({ agentId, error: { name: e.name, code: e.code, message: e.message } }));
+    return [...host.require().agents.store.unsavedAgents()].map(([agentId, e]) => ({ agentId, error: { name: e.name, code: e.code, message: e.message } }));
   },
   async storageEstimate() {
     const storage = (globalThis.navigator as Navigator | undefined)?.storage;
@@ -260,33 +140,31 @@ const agentApi: Pick<RuntimeApi, AgentMethods> = {
     return { usage, quota };
   },
   async exportAgent(agentId) {
-    const bytes = await requireModel().agents.store.exportAgent(validateAgentId(agentId));
+    const bytes = await host.require().agents.store.exportAgent(validateAgentId(agentId));
     return bytes ? transfer(bytes, [bytes.buffer as ArrayBuffer]) : null;
   },
   async importAgent(bytes, agentId) {
     if (!(bytes instanceof Uint8Array)) throw new InvalidRequestError('importAgent needs the blob as a Uint8Array');
-    return requireModel().agents.store.importAgent(bytes, agentId === undefined ? undefined : validateAgentId(agentId));
+    return host.require().agents.store.importAgent(bytes, agentId === undefined ? undefined : validateAgentId(agentId));
   },
   async debugStartLargeSave(agentId, tokens) {
-    return requireModel().agents.startLargeSave(agentId, tokens);
+    return host.require().agents.startLargeSave(agentId, tokens);
   },
   async debugLoseDevice() {
-    const loaded = requireModel();
-    (await gpu()).device.destroy();
+    const loaded = host.require();
+    (await host.gpu()).device.destroy();
     return loaded.agents.recoveries;
   },
   async deviceRecoveries() {
-    const loaded = requireModel();
+    const loaded = host.require();
     await loaded.agents.ready();
     return loaded.agents.recoveries;
   },
   async inspect() {
-    const loaded = requireModel();
+    const loaded = host.require();
     return inspectRuntime(loaded.agents, loaded.descriptor.id);
   },
 };
-
-const runtime: RuntimeApi = { ...api, ...agentApi };
 
 // The same script runs as a dedicated worker (one page) or as a SharedWorker (every tab of the
 // origin, one engine): then each tab that connects gets its own Comlink endpoint on one runtime.

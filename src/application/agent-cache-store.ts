@@ -93,7 +93,7 @@ export class AgentCacheStore implements CacheStorePort {
     engine.setCacheHooks({
       onAgentEvict: (blocks) => this.demote(blocks),
       prepareAgent: (agentId, tokens) => this.prepare(agentId, tokens),
-      afterFinish: (agentId) => this.finished(agentId),
+      afterFinish: (agentId, scratch) => this.finished(agentId, scratch),
       onPrefill: (tokens, ms) => this.cost.observePrefill(tokens, ms),
       onPreempt: (uid, blocks) => this.preempted.snapshot(uid, blocks),
       resumePreempted: (uid) => this.preempted.resume(uid),
@@ -292,12 +292,12 @@ export class AgentCacheStore implements CacheStorePort {
     }
   }
 
-  /** A turn finished: keep the hot tier in budget, and checkpoint the agent if asked to. */
-  private finished(agentId: string): void {
+  /** A turn finished: keep the hot tier in budget, and checkpoint the agent if asked to (a throwaway one never). */
+  private finished(agentId: string, scratch: boolean): void {
     this.enforceHotBudget();
     const hot = this.engine.kv.agentBlocks(agentId);
     // The checkpointer submits the GPU read now and encodes when the write drains.
-    if (this.persistOnFinish && hot) this.checkpoints?.checkpoint(hot);
+    if (this.persistOnFinish && hot && !scratch) this.checkpoints?.checkpoint(hot);
   }
 
   /** warm -> cold, written behind. */

@@ -25,7 +25,7 @@ export interface EngineCacheHooks {
   /** Before a request is queued: bring the agent's cache to the hot tier if worthwhile. */
   readonly prepareAgent?: (agentId: string, promptIds: readonly number[]) => Promise<void>;
   /** A request finished and its context became the agent's hot cache. */
-  readonly afterFinish?: (agentId: string) => void;
+  readonly afterFinish?: (agentId: string, scratch: boolean) => void;
   /** A step computed `tokens` prefill tokens in `ms` (for the restore-or-recompute model). */
   readonly onPrefill?: (tokens: number, ms: number) => void;
   /** A running sequence is preempted: snapshot its computed KV (the read must start now). */
@@ -75,6 +75,8 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
   private admissions = 0;
   private loop: Promise<void> | null = null;
   private loopToken: object | null = null;
+  /** The step in flight: steps run one after another, whoever calls them. */
+  private stepping: Promise<unknown> = Promise.resolve();
   private hooks: EngineCacheHooks = {};
 
   constructor(
@@ -100,7 +102,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     await this.hooks.prepareAgent?.(v.agentId, v.promptIds);
     const uid = `gen-${++this.nextUid}`;
     const decode = (ids: readonly number[]): string => this.tokenizer?.decode(ids, { skipSpecialTokens: true }) ?? '';
-    const seq = new Sequence(uid, v.agentId, v.promptIds, v.sampling, v.limits, new TextStream(decode, v.limits.stop), Date.now(), v.logprobs);
+    const seq = new Sequence(uid, v.agentId, v.promptIds, v.sampling, v.limits, new TextStream(decode, v.limits.stop), Date.now(), v.logprobs, v.output);
     this.requests.add(seq);
     this.waiting.push(seq);
     return uid;
@@ -175,7 +177,17 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     return result;
   }
 
-  async step(): Promise<CompletedGeneration[]> {
+  /**
+   * One batched step. Steps never overlap: a caller stepping by hand (GenerationEnginePort)
+   * while the run loop steps waits for the step in flight.
+   */
+  step(): Promise<CompletedGeneration[]> {
+    const next = this.stepping.then(() => this.stepOnce());
+    this.stepping = next.catch(() => undefined);
+    return next;
+  }
+
+  private async stepOnce(): Promise<CompletedGeneration[]> {
     await this.resumePreempted();
     this.admit();
     const work = scheduleStep(this.running.map((s) => ({ id: s.uid, pendingPrefill: s.pending > 1 ? s.pending : 0 })), this.policy);
@@ -190,7 +202,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
         this.prefillTiming.tokens += prefill;
         if (prefill > 0 && this.prefillTiming.since === 0) this.prefillTiming.since = performance.now();
         // Logits come back only when a sampled sequence asked for logprobs: one row per sampled step.
-        const returnLogits = planned.steps.some((p) => p.step.sample && p.seq.topLogprobs !== null);
+        const returnLogits = planned.steps.some((p) => p.step.sample && p.seq.wantsLogits);
         const out = await this.backend.forward(planned.steps.map((p) => p.step), { returnLogits });
         this.observePrefill(planned.steps.some((p) => p.step.sample));
         const rows = logitRows(out.logits, planned.steps.map((p) => p.step.sample), this.backend.vocabSize);
@@ -378,15 +390,24 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     }
     seq.generated.push(token);
     const logprob = logits && seq.recordLogprob(token, logits, (id) => this.tokenizer?.decode([id]) ?? '');
-    const eos = this.tokenizer?.eosTokenIds().includes(token) ?? false;
+    if (logits && seq.output.keepLogits) seq.logitRows.push(logits.slice());
+    const eos = !seq.output.ignoreEos && (this.tokenizer?.eosTokenIds().includes(token) ?? false);
     const update = seq.stream.update(seq.generated);
-    seq.emit({ uid: seq.uid, tokenId: token, text: update.delta, ...(logprob ? { logprob } : {}) });
+    let text = update.delta;
+    let reason: FinishReason | null = null;
     if (update.stoppedText !== undefined) {
       seq.finalText = update.stoppedText;
       seq.stopSequence = update.stop ?? null;
-      this.finish(seq, 'stop');
-    } else if (eos) this.finish(seq, 'stop');
-    else if (seq.generated.length >= seq.limits.maxTokens || seq.length >= this.backend.maxContext) this.finish(seq, 'length');
+      reason = 'stop';
+    } else if (eos) reason = 'stop';
+    else if (seq.generated.length >= seq.limits.maxTokens || seq.length >= this.backend.maxContext) reason = 'length';
+    if (reason !== null && seq.finalText === null) {
+      // The last token carries the text held back until the end: one delta per token.
+      text += seq.stream.flush(seq.generated);
+      seq.finalText = seq.stream.full(seq.generated);
+    }
+    seq.emit({ uid: seq.uid, tokenId: token, text, ...(logprob ? { logprob } : {}) });
+    if (reason !== null) this.finish(seq, reason);
   }
 
   private finish(seq: Sequence, reason: FinishReason, error?: PlainError): void {
@@ -400,7 +421,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
     const keep = wasRunning && seq.computed > 0 && (reason === 'stop' || reason === 'length');
     if (keep) this.kv.commit(seq.agentId, seq.tokens.slice(0, seq.computed), seq.table);
     else this.kv.pool.releaseAll(seq.table);
-    if (keep) this.hooks.afterFinish?.(seq.agentId);
+    if (keep) this.hooks.afterFinish?.(seq.agentId, seq.output.scratch);
     seq.table = [];
     this.hooks.forget?.(seq.uid);
     if (seq.finalText === null) {
@@ -408,18 +429,7 @@ export class BlockPoolBatchEngine implements GenerationEnginePort {
       if (tail && reason !== 'cancelled') seq.emit({ uid: seq.uid, tokenId: seq.generated[seq.generated.length - 1] ?? -1, text: tail });
       seq.finalText = seq.stream.full(seq.generated);
     }
-    const result: CompletedGeneration = {
-      uid: seq.uid,
-      agentId: seq.agentId,
-      text: seq.finalText,
-      tokenIds: [...seq.generated],
-      tokenCount: seq.generated.length,
-      finishReason: reason,
-      ...(seq.topLogprobs !== null ? { logprobs: [...seq.logprobs] } : {}),
-      ...(seq.stopSequence !== null ? { stopSequence: seq.stopSequence } : {}),
-      blocks: this.kv.agentBlocks(seq.agentId),
-      ...(error ? { error } : {}),
-    };
+    const result = seq.completed(reason, this.kv.agentBlocks(seq.agentId), error);
     this.done.push(result);
     this.requests.settle(seq, result);
     seq.listeners.clear();

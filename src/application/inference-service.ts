@@ -1,8 +1,7 @@
 import { errorFromPlain, InvalidRequestError } from '../domain/errors.ts';
 import type { GenerateOptions, GenerationResult, InferencePort, SubmitRequest } from '../ports/inbound.ts';
 import type { ChatMessage, TokenizerPort } from '../ports/outbound.ts';
-import type { AgentService } from './agent-service.ts';
-import type { BlockPoolBatchEngine } from './block-pool-batch-engine.ts';
+import { engineOf, type AgentService, type EngineRef } from './agent-service.ts';
 import { chatTurnIds } from './chat-turn.ts';
 import { generateTimed } from './engine/timed-generation.ts';
 
@@ -17,7 +16,7 @@ export class InferenceService implements InferencePort {
   private readonly transcripts = new Map<string, readonly number[]>();
 
   constructor(
-    private readonly engine: BlockPoolBatchEngine,
+    private readonly engine: EngineRef,
     private readonly agents: AgentService,
     private readonly tokenizer: TokenizerPort | null = null,
   ) {}
@@ -34,7 +33,7 @@ export class InferenceService implements InferencePort {
    */
   async chatTurn(agentId: string, messages: readonly ChatMessage[], options: GenerateOptions = {}): Promise<GenerationResult> {
     if (!this.tokenizer) throw new InvalidRequestError('chat turns need a tokenizer');
-    const history = this.transcripts.get(agentId) ?? this.engine.kv.agentBlocks(agentId)?.tokenIds ?? [];
+    const history = this.transcripts.get(agentId) ?? engineOf(this.engine).kv.agentBlocks(agentId)?.tokenIds ?? [];
     const promptIds = chatTurnIds(this.tokenizer, history, messages);
     this.transcripts.delete(agentId);
     const result = await this.run(agentId, { promptIds }, options);
@@ -44,8 +43,8 @@ export class InferenceService implements InferencePort {
 
   private async run(agentId: string, prompt: Pick<SubmitRequest, 'prompt' | 'promptIds'>, options: GenerateOptions): Promise<GenerationResult> {
     this.agents.touch(agentId);
-    const { maxTokens, sampling, stop, logprobs, onToken, signal } = options;
-    const run = await generateTimed(this.engine, { agentId, ...prompt, maxTokens, sampling, stop, logprobs }, { onToken, signal });
+    const { maxTokens, sampling, stop, logprobs, onToken, signal, scratch } = options;
+    const run = await generateTimed(engineOf(this.engine), { agentId, ...prompt, maxTokens, sampling, stop, logprobs, scratch }, { onToken, signal });
     const { result } = run;
     if (result.error) throw errorFromPlain(result.error);
     return {

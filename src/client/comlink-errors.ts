@@ -16,7 +16,7 @@ export function installErrorTransfer(): void {
   const handler: TransferHandler<Thrown, Wire> = {
     canHandle: (value: unknown): value is Thrown => builtin.canHandle(value),
     serialize({ value }) {
-      const wire: Wire = value instanceof Error || isPlainError(value) ? { plain: isPlainError(value) ? value : errorToPlain(value) } : { raw: value };
+      const wire: Wire = value instanceof Error || isPlainError(value) ? { plain: cloneable(isPlainError(value) ? value : errorToPlain(value)) } : { raw: value };
       return [wire, []];
     },
     deserialize(wire) {
@@ -25,4 +25,20 @@ export function installErrorTransfer(): void {
     },
   };
   transferHandlers.set('throw', handler as TransferHandler<unknown, unknown>);
+}
+
+/**
+ * Details name the offending input, which can be anything a caller sent (a callback crosses as a
+ * proxy): what postMessage cannot clone is described instead, so the typed error still arrives.
+ */
+function cloneable(plain: PlainError): PlainError {
+  if (!plain.details) return plain;
+  const safe = (v: unknown): unknown => (typeof v === 'function' || typeof v === 'symbol' ? `[${typeof v}]` : v);
+  const details = Object.fromEntries(Object.entries(plain.details).map(([k, v]) => [k, safe(v)]));
+  try {
+    structuredClone(details);
+    return { ...plain, details: details as PlainError['details'] };
+  } catch {
+    return { ...plain, details: Object.fromEntries(Object.entries(details).map(([k, v]) => [k, String(v)])) as PlainError['details'] };
+  }
 }

@@ -1,5 +1,7 @@
 import type { ChatMessage } from '../ports/outbound.ts';
-import type { LoadProgress, ModelDescriptor } from '../ports/inbound.ts';
+import type { ProxyMarked } from 'comlink';
+import type { CompletedGeneration } from '../domain/values.ts';
+import type { AgentManagementPort, GenerationEnginePort, InferencePort, LoadProgress, ModelDescriptor, ModelManagementPort, TokenDelta } from '../ports/inbound.ts';
 import type { InspectSnapshot } from '../ports/inspect.ts';
 
 /** What a loaded model looks like to the page. */
@@ -98,10 +100,30 @@ export interface ApiWireResponse {
 }
 
 /**
+ * The inbound ports as the worker exposes them over Comlink (worker/runtime-ports.ts), on the
+ * loaded model. Callbacks and AbortSignals may sit in options objects (installOptionsTransfer).
+ * GenerationEnginePort's methods all become asynchronous across the boundary.
+ */
+export interface WorkerEnginePort extends Omit<GenerationEnginePort, 'onToken' | 'hasPendingWork'> {
+  /** Resolves with the request's outcome once it finishes (whoever stepped it). */
+  result(uid: string): Promise<CompletedGeneration>;
+  /** The returned unsubscribe crosses back as a proxy. */
+  onToken(uid: string, listener: (delta: TokenDelta) => void): Promise<(() => void) & ProxyMarked>;
+  hasPendingWork(): Promise<boolean>;
+}
+
+export interface RuntimePorts {
+  readonly engine: WorkerEnginePort;
+  readonly inference: InferencePort;
+  readonly agents: AgentManagementPort;
+  readonly models: ModelManagementPort;
+}
+
+/**
  * The surface the worker exposes over Comlink. Callbacks must be wrapped with Comlink.proxy by
  * the caller (the client does it). Errors arrive as their typed classes (installErrorTransfer).
  */
-export interface RuntimeApi {
+export interface RuntimeApi extends RuntimePorts {
   gpuInfo(): Promise<GpuInfo>;
   loadModel(model: ModelDescriptor, onProgress?: (p: LoadProgress) => void, cache?: CacheOptions): Promise<LoadedModelInfo>;
   /** One turn of an agent: its cached context (any tier) is reused when the prompt extends it. */

@@ -1,6 +1,8 @@
 import { proxy, releaseProxy, transfer, wrap, type ProxyMarked, type Remote } from 'comlink';
 import { InvalidRequestError, SemanticError } from '../domain/errors.ts';
 import { installErrorTransfer } from './comlink-errors.ts';
+import { installOptionsTransfer } from './comlink-options.ts';
+import { startDedicatedWorker, startSharedWorker } from './worker-start.ts';
 import type {
   AgentReply,
   CacheOptions,
@@ -10,11 +12,15 @@ import type {
   LoadedModelInfo,
   PromptInput,
   RuntimeApi,
+  RuntimePorts,
   StoredAgent,
 } from './runtime-api.ts';
 import type { LoadProgress, ModelDescriptor } from '../ports/inbound.ts';
 import type { ChatMessage } from '../ports/outbound.ts';
 import type { InspectSnapshot } from '../ports/inspect.ts';
+
+/** The inbound ports on the page side: every method asynchronous, callbacks proxied. */
+export type RemotePorts = { readonly [K in keyof RuntimePorts]: Remote<RuntimePorts[K]> };
 
 export interface SemanticClientOptions {
   /** A worker already started by the app (e.g. with Vite's `?worker` import); default: ours. */
@@ -37,18 +43,29 @@ export interface SemanticClientOptions {
 export class SemanticClient {
   private readonly worker: Worker | SharedWorker;
   private readonly remote: Remote<RuntimeApi>;
+  /**
+   * The worker's inbound ports over Comlink, on the loaded model: `engine` (submit, step,
+   * result, onToken, cancel), `inference` (generate), `agents` (AgentManagementPort) and
+   * `models` (load, unload, current, list). Callbacks and AbortSignals may sit in their options
+   * objects; errors arrive as their typed classes.
+   */
+  readonly ports: RemotePorts;
   /** Where the runtime runs: this page's own worker, or one SharedWorker for all tabs. */
   readonly mode: 'dedicated' | 'shared';
 
   constructor(options: SemanticClientOptions = {}) {
     installErrorTransfer();
+    installOptionsTransfer();
     const shared = options.shared === true && options.worker === undefined && typeof SharedWorker === 'function';
     this.mode = shared ? 'shared' : 'dedicated';
-    const script = new URL('../../worker/runtime.worker.ts', import.meta.url);
-    this.worker = shared
-      ? new SharedWorker(script, { type: 'module', name: 'semantic-shared' })
-      : (options.worker ?? new Worker(script, { type: 'module', name: 'semantic' }));
-    this.remote = guarded(wrap<RuntimeApi>(this.worker instanceof Worker ? this.worker : this.worker.port));
+    this.worker = shared ? startSharedWorker() : (options.worker ?? startDedicatedWorker());
+    const raw = wrap<RuntimeApi>(this.worker instanceof Worker ? this.worker : this.worker.port);
+    this.remote = guarded(raw);
+    // Each port guarded on its own: a Comlink proxy is a function, so guarding the root would
+    // turn `remote.engine` into a call.
+    // (Comlink types a nested object as a promise of its clone; at run time it is a proxy for its path.)
+    const port = <K extends keyof RuntimePorts>(key: K): Remote<RuntimePorts[K]> => guarded(raw[key] as unknown as Remote<RuntimePorts[K]>);
+    this.ports = { engine: port('engine'), inference: port('inference'), agents: port('agents'), models: port('models') };
     // A shared engine outlives this tab and serves others: one tab's pagehide must not demote
     // their agents. Its finished turns are checkpointed as they complete.
     if (!shared && options.persistOnPageHide !== false && typeof addEventListener === 'function') {

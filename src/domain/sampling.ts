@@ -97,9 +97,21 @@ function fail(field: string, value: unknown, rule: string): never {
   throw new InvalidRequestError(`${field} ${rule}`, { field, value });
 }
 
-/** Fill defaults and reject out-of-range values before anything reaches the GPU. */
+/**
+ * A fresh uint32 seed. An unset seed means random sampling: a fixed default would make every
+ * "random" reply the same text. Web Crypto exists in browsers, workers and Node 20.
+ */
+export function randomSeed(): number {
+  return globalThis.crypto.getRandomValues(new Uint32Array(1))[0];
+}
+
+/**
+ * Fill defaults and reject out-of-range values before anything reaches the GPU. An unset seed
+ * draws a random one; a given seed makes the request reproducible.
+ */
 export function validateSampling(input: Partial<SamplingParams> = {}): SamplingParams {
-  const { temperature = 0, topK = 0, topP = 1, seed = 0 } = input;
+  const { temperature = 0, topK = 0, topP = 1 } = input;
+  const seed = input.seed ?? randomSeed();
   if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0 || temperature > 100) {
     fail('temperature', temperature, 'must be a finite number in [0, 100]');
   }

@@ -38,6 +38,8 @@ export interface CompletedGeneration {
   readonly stopSequence?: string;
   /** The agent's blocks after generation, when the cache policy keeps them. */
   readonly blocks?: AgentBlocks;
+  /** Each sampled step's logits (vocab floats), when the request asked for them. */
+  readonly logits?: readonly Float32Array[];
   readonly error?: PlainError;
 }
 

@@ -18,6 +18,8 @@ export interface GenerateOptions {
   /** Called with each decoded text delta as tokens arrive. */
   readonly onToken?: (delta: TokenDelta) => void;
   readonly signal?: AbortSignal;
+  /** The agent is a throwaway one (a request bound to none): never persisted. */
+  readonly scratch?: boolean;
 }
 
 export interface TokenDelta {
@@ -97,6 +99,10 @@ export interface ModelDescriptor {
    */
   readonly kvBudgetBytes?: number;
   readonly kvBudgetFraction?: number;
+  /** In listAvailableModels: shipped with the app, a hub model known to work, or the one loaded. */
+  readonly kind?: 'embedded' | 'hub' | 'loaded';
+  /** In listAvailableModels: its files are in the browser's Cache API (it loads offline). */
+  readonly cached?: boolean;
 }
 
 export interface LoadProgress {
@@ -125,6 +131,12 @@ export interface SubmitRequest {
   readonly stop?: readonly string[];
   /** Report each sampled token's log-probability and this many alternatives (0-20); absent: off. */
   readonly logprobs?: number;
+  /** Generate exactly maxTokens tokens, EOS or not (tests, benchmarks, logit dumps). */
+  readonly ignoreEos?: boolean;
+  /** Keep each sampled step's logits row in the result (CompletedGeneration.logits). */
+  readonly returnLogits?: boolean;
+  /** A throwaway agent (a request bound to none): its context is cached but never persisted. */
+  readonly scratch?: boolean;
 }
 
 /** The batched engine: submit requests at any time, step the batch, stream, cancel. */

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { BlockPool } from '../../src/domain/block-pool.ts';
-import { generateBatch, type BatchRequest } from '../../src/application/batch-generate.ts';
+import { generateBatch, type BatchRequest } from './lockstep.ts';
 import { loadCpuModel } from '../../src/adapters/cpu/index.ts';
 import type { CpuLoadOptions } from '../../src/adapters/cpu/load.ts';
 import { FsModelSource } from '../../src/adapters/node/hf-folder.ts';

@@ -9,7 +9,7 @@ import { HfTokenizer } from '../../src/adapters/tokenizer/index.ts';
 import { WebGpuBackend } from '../../src/adapters/webgpu/webgpu-backend.ts';
 import { testGpu } from './harness.ts';
 import { BlockPool } from '../../src/domain/block-pool.ts';
-import { generateBatch } from '../../src/application/batch-generate.ts';
+import { generateBatch } from './lockstep.ts';
 
 /** The batch engine on the real WebGPU backend (Dawn + SwiftShader) with the tiny Llama fixture. */
 const MODELS = join(import.meta.dirname, '..', '..', 'public', 'models');

@@ -20,7 +20,7 @@ import { dequantizeWeight, MemoryRangeSource, openGgufModel, readGgufWeightsF32 
 import { encodeEmbedding } from '../../src/adapters/webgpu/ops/basic.ts';
 import { encodeMatmul } from '../../src/adapters/webgpu/ops/matmul.ts';
 import type { GpuDtype, GpuTensor } from '../../src/adapters/webgpu/gpu-tensor.ts';
-import { generateBatch } from '../../src/application/batch-generate.ts';
+import { generateBatch } from './lockstep.ts';
 import { BlockPool } from '../../src/domain/block-pool.ts';
 import { ggufBackend } from '../../cli/gguf-model.ts';
 import { maxAbsDiff, randomF32, testGpu } from './harness.ts';

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { BlockPool } from '../../src/domain/block-pool.ts';
-import { generateBatch } from '../../src/application/batch-generate.ts';
+import { generateBatch } from './lockstep.ts';
 import { loadCpuModel } from '../../src/adapters/cpu/index.ts';
 import { FsModelSource } from '../../src/adapters/node/hf-folder.ts';
 import { MAX_KV_SHARDS } from '../../src/adapters/webgpu/ops/attention.ts';

@@ -47,7 +47,7 @@ const { WebGpuBackend } = await import(at('src/adapters/webgpu/webgpu-backend.ts
 const { FsModelSource } = await import(at('src/adapters/node/hf-folder.ts'));
 const { loadCpuModel } = await import(at('src/adapters/cpu/index.ts'));
 const { BlockPool } = await import(at('src/domain/block-pool.ts'));
-const { generateBatch } = await import(at('src/application/batch-generate.ts'));
+const { generateBatch } = await import(at('test/gpu/lockstep.ts'));
 const dir = ${JSON.stringify(join(root, 'public', 'models', 'tiny-qwen2'))};
 const gpu = await createGpuContext({ gpu: nodeGpu() });
 const ids = Array.from({ length: 20 }, (_, i) => (3 * 131 + i * 17 + ((i * i) % 7)) % 500);

@@ -29,7 +29,7 @@ import { encodeMatmul, MATMUL_VEC_MAX_ROWS } from '../../src/adapters/webgpu/ops
 import type { GpuTensor } from '../../src/adapters/webgpu/gpu-tensor.ts';
 import { mlxDtype } from '../../src/adapters/webgpu/weight-formats.ts';
 import { WebGpuBackend } from '../../src/adapters/webgpu/webgpu-backend.ts';
-import { generateBatch } from '../../src/application/batch-generate.ts';
+import { generateBatch } from './lockstep.ts';
 import { BlockPool } from '../../src/domain/block-pool.ts';
 import { ModelMismatchError } from '../../src/domain/errors.ts';
 import { mlxDequantize, mlxGpuBlocks, type MlxBits, type MlxGroupSize, type MlxLinear, type MlxScaleDtype } from '../../src/domain/mlx-quant.ts';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { BlockPool } from '../../src/domain/block-pool.ts';
 import { argmax, generationDefaults, penaltyEntries, validateSampling, type SamplingParams, type TokenHistory } from '../../src/domain/sampling.ts';
-import { generateBatch } from '../../src/application/batch-generate.ts';
+import { generateBatch } from './lockstep.ts';
 import { loadCpuModel } from '../../src/adapters/cpu/index.ts';
 import { FsModelSource } from '../../src/adapters/node/hf-folder.ts';
 import { encodePenalties, packPenaltyEntries, penalizeCpu } from '../../src/adapters/webgpu/ops/penalties.ts';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { BlockPool } from '../../src/domain/block-pool.ts';
 import { InvalidRequestError } from '../../src/domain/errors.ts';
 import { parseModelConfig } from '../../src/domain/model-config.ts';
-import { generateBatch, type BatchRequest } from '../../src/application/batch-generate.ts';
+import { generateBatch, type BatchRequest } from './lockstep.ts';
 import { FsModelSource } from '../../src/adapters/node/hf-folder.ts';
 import { readCheckpoint, readJsonFile } from '../../src/adapters/safetensors/index.ts';
 import { GpuBuffers } from '../../src/adapters/webgpu/gpu-buffers.ts';

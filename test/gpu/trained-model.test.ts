@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentService } from '../../src/application/agent-service.ts';
-import { generateBatch } from '../../src/application/batch-generate.ts';
+import { generateBatch } from './lockstep.ts';
 import { BlockPoolBatchEngine } from '../../src/application/block-pool-batch-engine.ts';
 import { InferenceService } from '../../src/application/inference-service.ts';
 import type { GenerationResult } from '../../src/ports/inbound.ts';

@@ -3,7 +3,7 @@ import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlockPool } from '../../src/domain/block-pool.ts';
-import { generateBatch } from '../../src/application/batch-generate.ts';
+import { generateBatch } from './lockstep.ts';
 import { loadCpuModel } from '../../src/adapters/cpu/index.ts';
 import { nodeGpu } from '../../src/adapters/node/dawn.ts';
 import { FsModelSource } from '../../src/adapters/node/hf-folder.ts';

@@ -15,9 +15,7 @@ export function randomId(): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-export function randomSeed(): number {
-  return crypto.getRandomValues(new Uint32Array(1))[0];
-}
+export { randomSeed } from '../../domain/sampling.ts';
 
 /** The loaded model's id; the request's `model`, when given, must name it. */
 export async function servedModel(models: ModelManagementPort, requested: string | undefined): Promise<string> {
@@ -66,6 +64,8 @@ export function runGeneration(ports: ApiPorts, req: ChatRequest, signal: AbortSi
       sampling: sampling(req),
       stop: req.stop,
       ...(req.logprobs !== undefined ? { logprobs: req.logprobs } : {}),
+      // Bound to no agent: a throwaway one, whose context is cached (prefix index) but never stored.
+      scratch: !req.agentId,
       signal,
       onToken: (d) => {
         settle({ failed: false });

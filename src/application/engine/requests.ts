@@ -4,6 +4,7 @@ import { validateLimits, validateSampling, withDefaults, type GenerationLimits, 
 import { validateAgentId, validateTokenIds } from '../../domain/values.ts';
 import type { SubmitRequest } from '../../ports/inbound.ts';
 import type { TokenizerPort } from '../../ports/outbound.ts';
+import type { SequenceOutput } from './sequence.ts';
 
 export interface ValidRequest {
   readonly agentId: string;
@@ -12,6 +13,7 @@ export interface ValidRequest {
   readonly limits: GenerationLimits;
   /** Alternatives to report per token; null: no logprobs. */
   readonly logprobs: number | null;
+  readonly output: SequenceOutput;
 }
 
 /** Everything about a request is checked here, at submit time, never in the middle of a step. */
@@ -39,5 +41,6 @@ export function validateRequest(request: SubmitRequest, tokenizer: TokenizerPort
   }
   const limits = validateLimits({ maxTokens: request.maxTokens, stop: request.stop }, maxContext - promptIds.length);
   const logprobs = request.logprobs === undefined ? null : validateTopLogprobs(request.logprobs);
-  return { agentId, promptIds, sampling, limits, logprobs };
+  const output = { ignoreEos: request.ignoreEos === true, keepLogits: request.returnLogits === true, scratch: request.scratch === true };
+  return { agentId, promptIds, sampling, limits, logprobs, output };
 }

@@ -1,11 +1,20 @@
 import type { BlockId } from '../../domain/block-pool.ts';
 import { tokenLogprob, type TokenLogprob } from '../../domain/logprobs.ts';
 import type { GenerationLimits, SamplingParams } from '../../domain/sampling.ts';
-import type { FinishReason } from '../../domain/values.ts';
+import type { PlainError } from '../../domain/errors.ts';
+import type { AgentBlocks, CompletedGeneration, FinishReason } from '../../domain/values.ts';
 import type { TokenDelta } from '../../ports/inbound.ts';
 import type { TextStream } from './text-stream.ts';
 
 export type SequenceState = 'waiting' | 'running' | 'finished';
+
+/** What a request wants beyond text: EOS ignored (exactly maxTokens), raw logits kept. */
+export interface SequenceOutput {
+  readonly ignoreEos: boolean;
+  readonly keepLogits: boolean;
+  /** A throwaway agent's request: its finished context is not checkpointed. */
+  readonly scratch: boolean;
+}
 
 /**
  * One request inside the engine. `tokens` is prompt + generated; `computed` counts the tokens
@@ -29,6 +38,8 @@ export class Sequence {
   readonly listeners = new Set<(d: TokenDelta) => void>();
   /** Per generated token, when `topLogprobs` is not null. */
   readonly logprobs: TokenLogprob[] = [];
+  /** Each sampled step's logits, when `output.keepLogits`. */
+  readonly logitRows: Float32Array[] = [];
 
   constructor(
     readonly uid: string,
@@ -40,7 +51,13 @@ export class Sequence {
     readonly submittedAt: number,
     /** Alternatives to report per sampled token; null: no logprobs asked for. */
     readonly topLogprobs: number | null = null,
+    readonly output: SequenceOutput = { ignoreEos: false, keepLogits: false, scratch: false },
   ) {}
+
+  /** The step's logits are needed: for logprobs or to keep them. */
+  get wantsLogits(): boolean {
+    return this.topLogprobs !== null || this.output.keepLogits;
+  }
 
   get tokens(): number[] {
     return [...this.promptIds, ...this.generated];
@@ -66,6 +83,23 @@ export class Sequence {
     const entry = tokenLogprob(logits, token, this.topLogprobs, text);
     this.logprobs.push(entry);
     return entry;
+  }
+
+  /** What the request's caller gets once it finished (`finalText` set). */
+  completed(reason: FinishReason, blocks: AgentBlocks | undefined, error?: PlainError): CompletedGeneration {
+    return {
+      uid: this.uid,
+      agentId: this.agentId,
+      text: this.finalText ?? '',
+      tokenIds: [...this.generated],
+      tokenCount: this.generated.length,
+      finishReason: reason,
+      ...(this.topLogprobs !== null ? { logprobs: [...this.logprobs] } : {}),
+      ...(this.stopSequence !== null ? { stopSequence: this.stopSequence } : {}),
+      ...(this.output.keepLogits ? { logits: [...this.logitRows] } : {}),
+      blocks,
+      ...(error ? { error } : {}),
+    };
   }
 
   /** A listener that throws (a page callback gone wrong) must not stop the engine or the others. */

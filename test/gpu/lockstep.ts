@@ -1,12 +1,14 @@
-import { BlockPool, type BlockId } from '../domain/block-pool.ts';
-import { InvalidRequestError } from '../domain/errors.ts';
-import { GREEDY, type SamplingParams } from '../domain/sampling.ts';
-import type { ModelBackendPort, SequenceStep } from '../ports/outbound.ts';
+import { BlockPool, type BlockId } from '../../src/domain/block-pool.ts';
+import { InvalidRequestError } from '../../src/domain/errors.ts';
+import { GREEDY, type SamplingParams } from '../../src/domain/sampling.ts';
+import type { ModelBackendPort, SequenceStep } from '../../src/ports/outbound.ts';
 
 /**
- * Lock-step generation of a fixed set of sequences over a ModelBackendPort: every step carries
- * one prefill chunk or one decode token per unfinished sequence. It is the backend's test and CLI
- * driver; the continuous-batching engine (BlockPoolBatchEngine) supersedes it for serving.
+ * Test oracle, not a generation path: lock-step generation of a fixed set of sequences straight
+ * over a ModelBackendPort (every step carries one prefill chunk or one decode token per
+ * unfinished sequence, block tables chosen by the test). Backend tests use it to drive forward()
+ * with exact control of batch composition and block placement, beneath the engine. Everything
+ * the runtime serves (worker, CLI, server) goes through BlockPoolBatchEngine.
  */
 export interface BatchRequest {
   readonly promptIds: readonly number[];
