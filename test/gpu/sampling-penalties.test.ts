@@ -41,7 +41,8 @@ function history(seed: number): TokenHistory {
 
 describe('sampling processors: domain', () => {
   it('validates ranges with InvalidRequestError and keeps only what is given', () => {
-    expect(validateSampling({ repetitionPenalty: 1.1, minP: 0.05 })).toEqual({ ...base, repetitionPenalty: 1.1, minP: 0.05 });
+    // An unset seed is drawn at random.
+    expect(validateSampling({ repetitionPenalty: 1.1, minP: 0.05 })).toEqual({ ...base, seed: expect.any(Number), repetitionPenalty: 1.1, minP: 0.05 });
     for (const bad of [{ repetitionPenalty: 0 }, { repetitionPenalty: Number.NaN }, { presencePenalty: 2.5 }, { frequencyPenalty: -3 }, { minP: 1.5 }, { minP: -0.1 }]) {
       expect(() => validateSampling(bad)).toThrow(expect.objectContaining({ name: 'InvalidRequestError' }));
     }
