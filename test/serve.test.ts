@@ -205,8 +205,8 @@ describe('semantic serve over HTTP (tiny-llama, WebGPU through Dawn)', () => {
   });
 });
 
-// ~5-12 s (a second model load and warm-up): opt in with SEMANTIC_SERVE_GGUF=1.
-describe.runIf(process.env['SEMANTIC_SERVE_GGUF'] === '1')('semantic serve --model <file.gguf>', () => {
+// ~5-12 s (a second model load and warm-up); SEMANTIC_SERVE_GGUF=0 skips it.
+describe.runIf(process.env['SEMANTIC_SERVE_GGUF'] !== '0')('semantic serve --model <file.gguf>', () => {
   it('serves a lone GGUF file (tokenizer and template from its metadata) under the file\'s name', async () => {
     const gguf = await startServer({ model: join(ROOT, 'public', 'models', 'gguf', 'tiny-qwen2-q4_0.gguf'), port: 0, gpu: (await testGpu()).gpu });
     try {
