@@ -27,16 +27,62 @@ const stepPasses = new WeakSet<object>();
  */
 export const passOptions = { passPerDispatch: false };
 
-/** Open one compute pass for a sequence of kernel calls; end it with endStepPass. */
-export function beginStepPass(encoder: GPUCommandEncoder, label: string): Recorder {
+/**
+ * The uniforms of a step's dispatches, packed into one buffer at aligned offsets and written with
+ * one writeBuffer when the pass ends (before the caller submits), instead of a buffer and a write
+ * per dispatch. Dispatches past `slots` fall back to their own buffer.
+ */
+interface StepUniforms {
+  readonly ctx: KernelContext;
+  readonly buffer: GPUBuffer;
+  readonly staging: Uint8Array;
+  readonly align: number;
+  used: number;
+}
+
+const stepUniforms = new WeakMap<object, StepUniforms>();
+
+/** Bytes reserved per dispatch in a step's uniform buffer (every kernel's uniforms fit in 64). */
+const UNIFORM_SLOT = 256;
+
+/**
+ * Open one compute pass for a sequence of kernel calls; end it with endStepPass. With
+ * `uniforms`, the calls' uniforms share one buffer of `slots` aligned slots (a transient).
+ */
+export function beginStepPass(
+  encoder: GPUCommandEncoder,
+  label: string,
+  uniforms?: { readonly ctx: KernelContext; readonly slots: number; readonly transients: GPUBuffer[] },
+): Recorder {
   if (passOptions.passPerDispatch) return encoder;
   const pass = encoder.beginComputePass({ label });
   stepPasses.add(pass);
+  if (uniforms) {
+    const { ctx, slots, transients } = uniforms;
+    const align = Math.max(UNIFORM_SLOT, ctx.device.limits.minUniformBufferOffsetAlignment);
+    const buffer = ctx.buffers.acquire(`${label}:uniforms`, slots * align, Usage.UNIFORM | Usage.COPY_DST);
+    transients.push(buffer);
+    stepUniforms.set(pass, { ctx, buffer, staging: new Uint8Array(slots * align), align, used: 0 });
+  }
   return pass;
 }
 
+/** End a pass from beginStepPass, first writing its packed uniforms (one writeBuffer). */
 export function endStepPass(recorder: Recorder): void {
-  if (stepPasses.has(recorder)) (recorder as GPUComputePassEncoder).end();
+  if (!stepPasses.has(recorder)) return;
+  const u = stepUniforms.get(recorder);
+  if (u && u.used > 0) u.ctx.buffers.write(u.buffer, u.staging.subarray(0, u.used));
+  (recorder as GPUComputePassEncoder).end();
+}
+
+/** A slot of the step's uniform buffer holding `bytes`, or null when there is none left. */
+function stepUniformSlot(recorder: Recorder, bytes: Uint8Array): GPUBufferBinding | null {
+  const u = stepUniforms.get(recorder);
+  if (!u || bytes.byteLength > u.align || u.used + u.align > u.staging.byteLength) return null;
+  u.staging.set(bytes, u.used);
+  const binding = { buffer: u.buffer, offset: u.used, size: Math.ceil(bytes.byteLength / 16) * 16 };
+  u.used += u.align;
+  return binding;
 }
 
 /** The recorder as a command encoder, for work a compute pass cannot hold (copies). */
@@ -68,10 +114,15 @@ export function dispatch(
   }));
   if (uniforms) {
     const bytes = uniforms instanceof ArrayBuffer ? new Uint8Array(uniforms) : new Uint8Array(uniforms.buffer, uniforms.byteOffset, uniforms.byteLength);
-    const ub = ctx.buffers.acquire(`${label}:uniforms`, Math.max(16, bytes.byteLength), Usage.UNIFORM | Usage.COPY_DST);
-    ctx.buffers.write(ub, bytes);
-    entries.push({ binding: bindings.length, resource: { buffer: ub, size: Math.ceil(bytes.byteLength / 16) * 16 } });
-    transients?.push(ub);
+    const slot = stepUniformSlot(encoder, bytes);
+    if (slot) {
+      entries.push({ binding: bindings.length, resource: slot });
+    } else {
+      const ub = ctx.buffers.acquire(`${label}:uniforms`, Math.max(16, bytes.byteLength), Usage.UNIFORM | Usage.COPY_DST);
+      ctx.buffers.write(ub, bytes);
+      entries.push({ binding: bindings.length, resource: { buffer: ub, size: Math.ceil(bytes.byteLength / 16) * 16 } });
+      transients?.push(ub);
+    }
   }
   const group = ctx.device.createBindGroup({ label: `bind:${label}`, layout: pipeline.getBindGroupLayout(0), entries });
   const shared = stepPasses.has(encoder);

@@ -171,7 +171,10 @@ function encodeHead(r: ForwardResources, enc: Recorder, b: StepBuffers, plan: St
 export function encodeForward(r: ForwardResources, encoder: GPUCommandEncoder, plan: StepPlan, transients: GPUBuffer[]): StepOutputs {
   const b = allocate(r, plan, transients);
   const c = r.config;
-  const enc = beginStepPass(encoder, 'forward-step');
+  // Uniform slots: ~16 dispatches per layer (more with two KV shards or q/k norms) and the head;
+  // any beyond fall back to their own uniform buffer.
+  const slots = r.weights.layers.length * 20 + 16;
+  const enc = beginStepPass(encoder, 'forward-step', { ctx: r.ctx, slots, transients });
   try {
     encodeEmbedding(r.ctx, enc, { table: r.weights.embed, tokenIds: b.tokenIds, out: b.x, nTokens: plan.nTokens, hidden: c.hiddenSize }, transients);
     r.weights.layers.forEach((w, layer) => {
