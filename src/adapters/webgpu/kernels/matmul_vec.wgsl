@@ -82,19 +82,27 @@ fn chunk1(m: u32, w_row: u32, k0: u32, k_end: u32) -> f32 {
   return acc;
 }
 
-// The same chunk for rows m0 + 0..3 (lanes): each lane is the sequential fma of its row.
-fn chunk4(m0: u32, m_last: u32, w_row: u32, k0: u32, k_end: u32) -> vec4<f32> {
-  var acc = vec4<f32>(0.0);
+// The same chunk for rows m0 + 0..3 (lanes of .lo) and, when `hi`, rows m0 + 4..7 (.hi): each
+// lane is the sequential fma of its row; each weight vector is read once for all eight rows.
+struct Acc8 { lo: vec4<f32>, hi: vec4<f32> }
+
+fn chunk8(m0: u32, m_last: u32, hi: bool, w_row: u32, k0: u32, k_end: u32) -> Acc8 {
+  var a = Acc8(vec4<f32>(0.0), vec4<f32>(0.0));
   var k = k0;
   for (; k + 4u <= k_end; k += 4u) {
     let wv = w_at4(w_row + k);
-    acc = fma(x4(m0, m_last, k), vec4<f32>(wv.x), acc);
-    acc = fma(x4(m0, m_last, k + 1u), vec4<f32>(wv.y), acc);
-    acc = fma(x4(m0, m_last, k + 2u), vec4<f32>(wv.z), acc);
-    acc = fma(x4(m0, m_last, k + 3u), vec4<f32>(wv.w), acc);
+    for (var j = 0u; j < 4u; j++) {
+      let w = vec4<f32>(wv[j]);
+      a.lo = fma(x4(m0, m_last, k + j), w, a.lo);
+      if (hi) { a.hi = fma(x4(m0 + 4u, m_last, k + j), w, a.hi); }
+    }
   }
-  for (; k < k_end; k++) { acc = fma(x4(m0, m_last, k), vec4<f32>(w_at(w_row + k)), acc); }
-  return acc;
+  for (; k < k_end; k++) {
+    let w = vec4<f32>(w_at(w_row + k));
+    a.lo = fma(x4(m0, m_last, k), w, a.lo);
+    if (hi) { a.hi = fma(x4(m0 + 4u, m_last, k), w, a.hi); }
+  }
+  return a;
 }
 
 fn store(m: u32, n: u32, value: f32) {
@@ -125,16 +133,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     store(m_base, n, total);
     return;
   }
+  let has_hi = ROWS == 8u && m_base + 4u <= m_last;
   var lo = vec4<f32>(0.0);
   var hi = vec4<f32>(0.0);
   for (var k0 = 0u; k0 < K; k0 += KC) {
-    let k_end = min(k0 + KC, K);
-    let c_lo = chunk4(m_base, m_last, w_row, k0, k_end);
-    lo = select(lo + c_lo, c_lo, k0 == 0u);
-    if (ROWS == 8u && m_base + 4u <= m_last) {
-      let c_hi = chunk4(m_base + 4u, m_last, w_row, k0, k_end);
-      hi = select(hi + c_hi, c_hi, k0 == 0u);
-    }
+    let c = chunk8(m_base, m_last, has_hi, w_row, k0, min(k0 + KC, K));
+    lo = select(lo + c.lo, c.lo, k0 == 0u);
+    hi = select(hi + c.hi, c.hi, k0 == 0u);
   }
   for (var r = 0u; r < 4u; r++) {
     if (m_base + r <= m_last) { store(m_base + r, n, lo[r]); }
