@@ -92,6 +92,23 @@ var<workgroup> seg_found: u32;
 var<workgroup> seg_seq: u32;
 var<workgroup> seg_last: u32;
 
+// Position pos of sequence table table_base: the shard and the element index of (pos, kvh, 0).
+fn kv_base(table_base: u32, pos: u32, kvh: u32) -> vec2<u32> {
+  let block = block_table(table_base + pos / params.block_tokens);
+  let shard = block / params.blocks_per_shard;
+  let slot_id = (block - shard * params.blocks_per_shard) * params.block_tokens + pos % params.block_tokens;
+  return vec2<u32>(shard, (slot_id * params.n_kv_heads + kvh) * params.head_dim);
+}
+
+// Online softmax: the running max after a tile whose max is tile_max, and the factor that
+// rescales the state kept so far. The first tile (start 0) starts the state; no -inf needed
+// (WGSL may not honour infinities). Returns (m_new, corr).
+fn rescale(m: f32, tile_max: f32, start: u32) -> vec2<f32> {
+  if (start == 0u) { return vec2<f32>(tile_max, 0.0); }
+  let m_new = max(m, tile_max);
+  return vec2<f32>(m_new, exp(m - m_new));
+}
+
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let hd = params.head_dim;
@@ -172,12 +189,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let j = e / hd;
         let pos = start + j;
         if (pos <= last) {
-          let block = block_table(table_base + pos / params.block_tokens);
-          let shard = block / params.blocks_per_shard;
-          let slot_id = (block - shard * params.blocks_per_shard) * params.block_tokens + pos % params.block_tokens;
-          let src = (slot_id * params.n_kv_heads + kvh) * hd + e % hd;
-          k_tile[e] = k_at(shard, src);
-          v_tile[e] = v_at(shard, src);
+          let at = kv_base(table_base, pos, kvh);
+          k_tile[e] = k_at(at.x, at.y + e % hd);
+          v_tile[e] = v_at(at.x, at.y + e % hd);
         }
       }
       workgroupBarrier();
@@ -196,13 +210,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (live) {
         var tile_max = scores[slot * TILE];
         for (var j = 1u; j < n; j++) { tile_max = max(tile_max, scores[slot * TILE + j]); }
-        // The first tile starts the state; no -inf needed (WGSL may not honour infinities).
-        var m_new = tile_max;
-        var corr = 0.0;
-        if (start > 0u) {
-          m_new = max(m, tile_max);
-          corr = exp(m - m_new);
-        }
+        let mc = rescale(m, tile_max, start);
+        let m_new = mc.x;
+        let corr = mc.y;
         l = l * corr;
         for (var i = 0u; i < DIMS_PER_LANE; i++) { acc[i] = acc[i] * corr; }
         for (var j = 0u; j < n; j++) {
@@ -228,14 +238,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 }
 
-// Position pos of sequence table table_base: the shard and the element index of (pos, kvh, 0).
-fn kv_base(table_base: u32, pos: u32, kvh: u32) -> vec2<u32> {
-  let block = block_table(table_base + pos / params.block_tokens);
-  let shard = block / params.blocks_per_shard;
-  let slot_id = (block - shard * params.blocks_per_shard) * params.block_tokens + pos % params.block_tokens;
-  return vec2<u32>(shard, (slot_id * params.n_kv_heads + kvh) * params.head_dim);
-}
-
 @compute @workgroup_size(64)
 fn main_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let idx = (wid.y * params.groups_x + wid.x) * 64u + lid;
@@ -252,6 +254,7 @@ fn main_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   var acc: array<f32, MAX_HEAD_DIM>;
   for (var d = 0u; d < hd; d++) { qv[d] = q[row + d]; acc[d] = 0.0; }
   var sc: array<f32, TILE>;
+  var kv_at: array<vec2<u32>, TILE>;
   var m = 0.0;
   var l = 0.0;
   let n_tiles = my_pos / TILE + 1u;
@@ -261,23 +264,21 @@ fn main_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     var tile_max = 0.0;
     for (var j = 0u; j < n; j++) {
       let at = kv_base(table_base, start + j, kvh);
+      kv_at[j] = at;
       var dot = 0.0;
       for (var d = 0u; d < hd; d++) { dot += qv[d] * k_at(at.x, at.y + d); }
       sc[j] = dot * params.scale;
       tile_max = select(max(tile_max, sc[j]), sc[j], j == 0u);
     }
-    var m_new = tile_max;
-    var corr = 0.0;
-    if (start > 0u) {
-      m_new = max(m, tile_max);
-      corr = exp(m - m_new);
-    }
+    let mc = rescale(m, tile_max, start);
+    let m_new = mc.x;
+    let corr = mc.y;
     l = l * corr;
     for (var d = 0u; d < hd; d++) { acc[d] = acc[d] * corr; }
     for (var j = 0u; j < n; j++) {
       let pj = exp(sc[j] - m_new);
       l = l + pj;
-      let at = kv_base(table_base, start + j, kvh);
+      let at = kv_at[j];
       for (var d = 0u; d < hd; d++) { acc[d] = acc[d] + pj * v_at(at.x, at.y + d); }
     }
     m = m_new;
