@@ -55,15 +55,13 @@ describe('embedding gather', () => {
   });
 });
 
-// Both variants: 'tree' (GPUs) and 'rows' (CPU adapters), whatever this device picks.
-for (const kernel of ['tree', 'rows'] as const) {
-describe(`rmsnorm (${kernel})`, () => {
+describe('rmsnorm', () => {
   async function gpuRmsNorm(x: Float32Array, w: Float32Array, eps: number): Promise<Float32Array> {
     const t = await testGpu();
     const width = w.length;
     const rows = x.length / width;
     const output = t.zeros(x.length * 4);
-    await t.run((enc, tr) => encodeRmsNorm(t, enc, { input: t.upload(x), weight: t.upload(w), output, rows, width, eps, kernel }, tr));
+    await t.run((enc, tr) => encodeRmsNorm(t, enc, { input: t.upload(x), weight: t.upload(w), output, rows, width, eps }, tr));
     return t.readF32(output, x.length);
   }
 
@@ -87,11 +85,11 @@ describe(`rmsnorm (${kernel})`, () => {
 
   it('is batch invariant: a row is bitwise identical whether rows = 1 or 50', async () => {
     const width = 300;
-    const rows = 130; // more than one 64-row workgroup of the rows variant
+    const rows = 50;
     const x = randomF32(rows * width, 23, 4);
     const w = randomF32(width, 24).map((v) => 1 + v);
     const batched = await gpuRmsNorm(x, w, 1e-5);
-    for (const r of [0, 17, 129]) {
+    for (const r of [0, 17, 49]) {
       const alone = await gpuRmsNorm(x.slice(r * width, (r + 1) * width), w, 1e-5);
       expect(bits(alone)).toEqual(bits(batched.slice(r * width, (r + 1) * width)));
     }
@@ -104,13 +102,12 @@ describe(`rmsnorm (${kernel})`, () => {
     const x = randomF32(rows * width, 25, 2);
     const w = randomF32(width, 26).map((v) => 1 + v);
     const data = t.upload(x);
-    await t.run((enc, tr) => encodeRmsNorm(t, enc, { input: data, weight: t.upload(w), output: data, rows, width, eps: 1e-6, kernel }, tr));
+    await t.run((enc, tr) => encodeRmsNorm(t, enc, { input: data, weight: t.upload(w), output: data, rows, width, eps: 1e-6 }, tr));
     const got = await t.readF32(data, x.length);
     expect(maxAbsDiff(got, rmsNorm(x, w, 1e-6))).toBeLessThanOrEqual(1e-5);
     expect(bits(got)).toEqual(bits(await gpuRmsNorm(x, w, 1e-6)));
   });
 });
-}
 
 describe('rope', () => {
   // Measured max |GPU - CPU| on SwiftShader: ~2.4e-7 (the kernel's own sin/cos are ~1e-7

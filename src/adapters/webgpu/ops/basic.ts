@@ -22,10 +22,6 @@ import { grid1d } from './elementwise.ts';
 export const EMBEDDING: KernelSource = { name: 'embedding', code: embeddingWgsl };
 export const RMSNORM: KernelSource = { name: 'rmsnorm', code: rmsnormWgsl };
 export const RMSNORM_INPLACE: KernelSource = { name: 'rmsnorm-inplace', code: rmsnormWgsl, entryPoint: 'main_inplace' };
-/** Barrier-free variants (one invocation per row), for CPU adapters: see the kernel's header. */
-export const RMSNORM_ROWS: KernelSource = { name: 'rmsnorm-rows', code: rmsnormWgsl, entryPoint: 'main_rows' };
-export const RMSNORM_ROWS_INPLACE: KernelSource = { name: 'rmsnorm-rows-inplace', code: rmsnormWgsl, entryPoint: 'main_rows_inplace' };
-export type RmsNormKernel = 'tree' | 'rows';
 export const ROPE: KernelSource = { name: 'rope', code: `${ropeSincosWgsl}\n${ropeWgsl}` };
 export const BIAS_ADD: KernelSource = { name: 'bias_add', code: biasAddWgsl };
 export const SWIGLU: KernelSource = { name: 'swiglu', code: swigluWgsl };
@@ -74,12 +70,6 @@ function rowGrid(ctx: KernelContext, rows: number): { groups: [number, number]; 
   const maxX = ctx.device.limits.maxComputeWorkgroupsPerDimension;
   const x = Math.min(rows, maxX);
   return { groups: [x, Math.ceil(rows / x)], groupsX: x };
-}
-
-/** 64 rows per workgroup (the barrier-free variants), spread over x then y. */
-function rowsGrid(ctx: KernelContext, rows: number): { groups: [number, number]; groupsX: number } {
-  const { groups } = grid1d(ctx, rows, 64);
-  return { groups, groupsX: groups[0] };
 }
 
 export interface EmbeddingArgs {
@@ -136,8 +126,6 @@ export interface RmsNormArgs {
   readonly rows: number;
   readonly width: number;
   readonly eps: number;
-  /** Variant; default 'tree'. Tests pin each one. */
-  readonly kernel?: RmsNormKernel;
 }
 
 export function encodeRmsNorm(ctx: KernelContext, encoder: Recorder, args: RmsNormArgs, transients: GPUBuffer[]): void {
@@ -148,10 +136,7 @@ export function encodeRmsNorm(ctx: KernelContext, encoder: Recorder, args: RmsNo
   requireBytes('rmsnorm input', input, rows * width * 4);
   requireBytes('rmsnorm weight', weight, width * 4);
   requireBytes('rmsnorm output', output, rows * width * 4);
-  // 'rows' is not the default on CPU adapters (yet): with it, the perplexity test's restored-KV
-  // run differed from the plain run in the last bits (test/gpu/perplexity.test.ts), unexplained.
-  const perRow = (args.kernel ?? 'tree') === 'rows';
-  const { groups, groupsX } = perRow ? rowsGrid(ctx, rows) : rowGrid(ctx, rows);
+  const { groups, groupsX } = rowGrid(ctx, rows);
   const raw = new ArrayBuffer(16);
   new Uint32Array(raw, 0, 3).set([rows, width, groupsX]);
   new Float32Array(raw, 12, 1)[0] = eps;
@@ -164,10 +149,10 @@ export function encodeRmsNorm(ctx: KernelContext, encoder: Recorder, args: RmsNo
     if (inOffset !== outOffset) {
       throw new InvalidRequestError('in-place rmsnorm needs input and output at the same offset', { inOffset, outOffset });
     }
-    dispatch(ctx, encoder, ctx.pipelines.get(perRow ? RMSNORM_ROWS_INPLACE : RMSNORM_INPLACE), 'rmsnorm-inplace', [output, weight], groups, raw, transients);
+    dispatch(ctx, encoder, ctx.pipelines.get(RMSNORM_INPLACE), 'rmsnorm-inplace', [output, weight], groups, raw, transients);
     return;
   }
-  dispatch(ctx, encoder, ctx.pipelines.get(perRow ? RMSNORM_ROWS : RMSNORM), 'rmsnorm', [input, weight, output], groups, raw, transients);
+  dispatch(ctx, encoder, ctx.pipelines.get(RMSNORM), 'rmsnorm', [input, weight, output], groups, raw, transients);
 }
 
 export interface RopeArgs {
