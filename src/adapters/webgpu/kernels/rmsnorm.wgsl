@@ -76,4 +76,3 @@ fn main_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     data[base + c] = (data[base + c] * inv) * weight[c];
   }
 }
-
