@@ -20,8 +20,7 @@ import { dequantizeWeight, MemoryRangeSource, openGgufModel, readGgufWeightsF32 
 import { encodeEmbedding } from '../../src/adapters/webgpu/ops/basic.ts';
 import { encodeMatmul } from '../../src/adapters/webgpu/ops/matmul.ts';
 import type { GpuDtype, GpuTensor } from '../../src/adapters/webgpu/gpu-tensor.ts';
-import { generateBatch } from './lockstep.ts';
-import { BlockPool } from '../../src/domain/block-pool.ts';
+import { expectGreedyAloneAndBatched } from './greedy-parity.ts';
 import { ggufBackend } from '../../cli/gguf-model.ts';
 import { maxAbsDiff, randomF32, testGpu } from './harness.ts';
 import { GGUF_WEIGHT_DTYPES, packMatrix } from './weight-packing.ts';
@@ -60,18 +59,9 @@ describe.each(MODEL_FIXTURES)('%s on the GPU', (file, prompt) => {
     const t = await testGpu();
     const model = await openGgufModel(new MemoryRangeSource(new Uint8Array(readFileSync(join(GGUF_DIR, file)))));
     const cpu = new CpuReferenceModel(model.config, await readGgufWeightsF32(model, dequantizeWeight));
-    const steps = 8;
-    const want = cpu.generateGreedy(prompt, steps, { eosTokenIds: [] });
     const backend = await ggufBackend(t.gpu, model, { kvDtype: 'f32', kvBudgetBytes: 4 * 1024 * 1024 });
     try {
-      const pool = new BlockPool(backend.totalBlocks);
-      const other = [prompt[0], 300, 301, 302];
-      const [alone] = await generateBatch(backend, pool, [{ promptIds: prompt, maxTokens: steps }], { returnLogits: true });
-      const [batched, second] = await generateBatch(backend, pool, [{ promptIds: prompt, maxTokens: steps }, { promptIds: other, maxTokens: steps }], { returnLogits: true });
-      expect(alone.tokens).toEqual(want.tokens);
-      expect(batched.tokens).toEqual(want.tokens);
-      expect(second.tokens).toEqual(cpu.generateGreedy(other, steps, { eosTokenIds: [] }).tokens);
-      const err = Math.max(...alone.logits.map((row, i) => maxAbsDiff(row, want.logits[i])));
+      const err = await expectGreedyAloneAndBatched(backend, cpu, prompt, 8);
       const report = backend.loadReport();
       console.log(`[gguf gpu] ${file}: max |logit error| ${err.toExponential(2)}, weights ${JSON.stringify(report.weight_bytes_by_format)}, file tensors ${model.weightBytes} B`);
       expect(err).toBeLessThanOrEqual(1e-3);

@@ -29,6 +29,7 @@ import { encodeMatmul, MATMUL_VEC_MAX_ROWS } from '../../src/adapters/webgpu/ops
 import type { GpuTensor } from '../../src/adapters/webgpu/gpu-tensor.ts';
 import { mlxDtype } from '../../src/adapters/webgpu/weight-formats.ts';
 import { WebGpuBackend } from '../../src/adapters/webgpu/webgpu-backend.ts';
+import { expectGreedyAloneAndBatched } from './greedy-parity.ts';
 import { generateBatch } from './lockstep.ts';
 import { BlockPool } from '../../src/domain/block-pool.ts';
 import { ModelMismatchError } from '../../src/domain/errors.ts';
@@ -145,18 +146,9 @@ describe.each(FIXTURES)('MLX fixture %s on the GPU', (dir, prompt) => {
     const t = await testGpu();
     const source = new FsModelSource(join(MLX_DIR, dir));
     const { model: cpu } = await loadCpuModel(source);
-    const steps = 8;
-    const want = cpu.generateGreedy(prompt, steps, { eosTokenIds: [] });
     const backend = await WebGpuBackend.load(t.gpu, source, { kvDtype: 'f32', kvBudgetBytes: 4 * 1024 * 1024 });
     try {
-      const pool = new BlockPool(backend.totalBlocks);
-      const other = [prompt[0], 300, 301, 302];
-      const [alone] = await generateBatch(backend, pool, [{ promptIds: prompt, maxTokens: steps }], { returnLogits: true });
-      const [batched, second] = await generateBatch(backend, pool, [{ promptIds: prompt, maxTokens: steps }, { promptIds: other, maxTokens: steps }], { returnLogits: true });
-      expect(alone.tokens).toEqual(want.tokens);
-      expect(batched.tokens).toEqual(want.tokens);
-      expect(second.tokens).toEqual(cpu.generateGreedy(other, steps, { eosTokenIds: [] }).tokens);
-      const err = Math.max(...alone.logits.map((row, i) => maxAbsDiff(row, want.logits[i])));
+      const err = await expectGreedyAloneAndBatched(backend, cpu, prompt, 8);
       const report = backend.loadReport();
       console.log(`[mlx gpu] ${dir}: max |logit error| ${err.toExponential(2)}, weights ${JSON.stringify(report.weight_bytes_by_format)}, file tensors ${report.checkpoint_weight_bytes} B`);
       expect(err).toBeLessThanOrEqual(1e-3);
